@@ -1,0 +1,6 @@
+"""Volumes: arrays with validated LPS geometry, quantity, unit and timing; resampling; masks."""
+
+from immunopet.image._resample import resample_to
+from immunopet.image._volume import AcquisitionTiming, Quantity, Volume
+
+__all__ = ["AcquisitionTiming", "Quantity", "Volume", "resample_to"]
