@@ -1,6 +1,15 @@
 """Volumes: arrays with validated LPS geometry, quantity, unit and timing; resampling; masks."""
 
+from immunopet.image._pet import DecayCorrection, PetAcquisition, Sex
 from immunopet.image._resample import resample_to
 from immunopet.image._volume import AcquisitionTiming, Quantity, Volume
 
-__all__ = ["AcquisitionTiming", "Quantity", "Volume", "resample_to"]
+__all__ = [
+    "AcquisitionTiming",
+    "DecayCorrection",
+    "PetAcquisition",
+    "Quantity",
+    "Sex",
+    "Volume",
+    "resample_to",
+]
