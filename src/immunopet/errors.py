@@ -37,6 +37,7 @@ class ImmunopetError(Exception):
         ``"RadiopharmaceuticalStartDateTime (0018,1078)"``.
     hint : str, optional
         What the user can do, e.g. ``"pass --injection-datetime"``.
+
     """
 
     def __init__(

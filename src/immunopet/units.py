@@ -22,6 +22,9 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "BQ_PER_MBQ",
+    "CM2_PER_M2",
+    "CM_PER_M",
     "G_PER_KG",
     "KEV_PER_MEV",
     "ML_PER_MM3",
@@ -31,9 +34,6 @@ __all__ = [
     "S_PER_HOUR",
     "S_PER_MINUTE",
     "UCUM",
-    "BQ_PER_MBQ",
-    "CM_PER_M",
-    "CM2_PER_M2",
 ]
 
 MS_PER_S: Final = 1000.0

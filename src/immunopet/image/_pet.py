@@ -58,8 +58,12 @@ class PetAcquisition:
         Tracer name as written in the file.
     manufacturer : str or None
         Scanner manufacturer as written in the file.
+    date_conflict : str or None
+        Description of dates in the file that disagree (e.g. Study Date vs
+        Series Date), which makes a time-of-day-only injection ambiguous.
     notes : tuple of str
         What the reader did that the user should know (vendor fixes applied, ...).
+
     """
 
     nuclide: str | None = None
@@ -74,4 +78,5 @@ class PetAcquisition:
     stored_units: str = ""
     radiopharmaceutical: str | None = None
     manufacturer: str | None = None
+    date_conflict: str | None = None
     notes: tuple[str, ...] = field(default=())

@@ -49,6 +49,7 @@ def resample_to(
     >>> coarse = Volume(np.zeros((1, 1, 1)), np.diag([2.0, 2.0, 2.0, 1.0]), Quantity.UNITLESS)
     >>> float(fine.resample_to(coarse).array[0, 0, 0])
     0.0
+
     """
     if volume.same_grid(target):
         return volume.with_array(volume.array.copy())

@@ -65,6 +65,7 @@ class AcquisitionTiming:
         For volumes that are not decay-corrected, the start of the frame of each
         slice, seconds after :attr:`start`; one entry per slice. Empty when all
         slices share :attr:`start`.
+
     """
 
     start: datetime
@@ -130,6 +131,7 @@ class Volume:
     ...            Quantity.ACTIVITY_CONCENTRATION)
     >>> v.spacing_mm.tolist(), v.voxel_volume_ml
     ([2.0, 1.0, 1.0], 0.002)
+
     """
 
     __slots__ = ("_affine", "array", "metadata", "quantity", "source", "timing")
@@ -196,13 +198,15 @@ class Volume:
     def index_to_lps(self, index: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map voxel indices of shape (..., 3) to LPS positions of shape (..., 3), mm."""
         ijk = np.asarray(index, dtype=np.float64)
-        return ijk @ self._affine[:3, :3].T + self._affine[:3, 3]
+        lps: npt.NDArray[np.float64] = ijk @ self._affine[:3, :3].T + self._affine[:3, 3]
+        return lps
 
     def lps_to_index(self, lps_mm: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Map LPS positions of shape (..., 3), mm, to fractional voxel indices (..., 3)."""
         xyz = np.asarray(lps_mm, dtype=np.float64)
         inverse = np.linalg.inv(self._affine)
-        return xyz @ inverse[:3, :3].T + inverse[:3, 3]
+        index: npt.NDArray[np.float64] = xyz @ inverse[:3, :3].T + inverse[:3, 3]
+        return index
 
     def same_grid(self, other: Volume, *, atol_mm: float = 1.0e-3) -> bool:
         """Whether ``other`` has the same shape and affine (within ``atol_mm``)."""
@@ -240,7 +244,9 @@ class Volume:
         """Return the same volume with other timing (the array is shared, not copied)."""
         return self.with_array(self.array, timing=timing)
 
-    def resample_to(self, target: Volume, *, order: int | None = None, fill_value: float = 0.0) -> Volume:
+    def resample_to(
+        self, target: Volume, *, order: int | None = None, fill_value: float = 0.0
+    ) -> Volume:
         """Resample onto ``target``'s grid; see :func:`immunopet.image.resample_to`."""
         from immunopet.image._resample import resample_to
 
@@ -252,5 +258,3 @@ class Volume:
             f"Volume(shape={self.shape}, spacing_mm=({spacing}), quantity={self.quantity.value!r}, "
             f"unit={self.unit!r}, dtype={self.array.dtype})"
         )
-
-
