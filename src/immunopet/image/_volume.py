@@ -72,6 +72,7 @@ class AcquisitionTiming:
     duration_s: float | None = None
     decay_reference: datetime | None = None
     frame_start_offsets_s: tuple[float, ...] = ()
+    frame_durations_s: tuple[float, ...] = ()
 
     @property
     def decay_corrected(self) -> bool:
@@ -182,7 +183,8 @@ class Volume:
     @property
     def spacing_mm(self) -> npt.NDArray[np.float64]:
         """Voxel spacing along (slice, row, column), mm."""
-        return np.linalg.norm(self._affine[:3, :3], axis=0)
+        spacing: npt.NDArray[np.float64] = np.linalg.norm(self._affine[:3, :3], axis=0)
+        return spacing
 
     @property
     def direction(self) -> npt.NDArray[np.float64]:

@@ -97,9 +97,15 @@ class Nuclide:
         return tuple(line for line in self.gamma_lines if line.yield_per_decay >= threshold)
 
     def main_xray_lines(self) -> tuple[EmissionLine, ...]:
-        """X-ray lines at or above the listing threshold of ``data/physics.toml``."""
-        threshold = float(read_toml("physics.toml")["emission_listing"]["min_xray_yield_per_decay"])
-        return tuple(line for line in self.xray_lines if line.yield_per_decay >= threshold)
+        """X-ray lines at or above the listing thresholds (yield, energy) of ``data/physics.toml``."""
+        listing = read_toml("physics.toml")["emission_listing"]
+        threshold = float(listing["min_xray_yield_per_decay"])
+        min_energy_kev = float(listing["min_xray_energy_kev"])
+        return tuple(
+            line
+            for line in self.xray_lines
+            if line.yield_per_decay >= threshold and line.energy_kev >= min_energy_kev
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (main lines only)."""

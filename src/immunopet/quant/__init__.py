@@ -2,13 +2,16 @@
 
 from immunopet.quant._body_size import bsa_dubois_m2, lbm_james_kg, lbm_janmahasatian_kg
 from immunopet.quant._suv import SuvFactors, SuvInputs, resolve_suv_inputs, standardize
+from immunopet.quant._voi import VoiStatistics, voi_statistics
 
 __all__ = [
     "SuvFactors",
     "SuvInputs",
+    "VoiStatistics",
     "bsa_dubois_m2",
     "lbm_james_kg",
     "lbm_janmahasatian_kg",
     "resolve_suv_inputs",
     "standardize",
+    "voi_statistics",
 ]

@@ -467,6 +467,7 @@ def _with_reference(timing: AcquisitionTiming, reference: datetime) -> Acquisiti
         duration_s=timing.duration_s,
         decay_reference=reference,
         frame_start_offsets_s=timing.frame_start_offsets_s,
+        frame_durations_s=timing.frame_durations_s,
     )
 
 
@@ -480,16 +481,26 @@ def _decay_correct_frames(volume: Volume, half_life_s: float, warnings: list[str
         raise TimingError(
             f"{offsets.size} frame start times for {n_slices} slices", path=volume.source
         )
-    if timing.duration_s is None:
+    durations = timing.frame_durations_s or (
+        () if timing.duration_s is None else (timing.duration_s,) * n_slices
+    )
+    if not durations:
         warnings.append(
             "frame duration unknown: the non-decay-corrected image is decay-corrected from the "
             "start of each frame, without averaging over the frame (ActualFrameDuration missing)"
         )
-        average = 1.0
-    else:
-        average = frame_average_decay_factor(half_life_s, timing.duration_s)
-    # Mean activity of a frame starting at offset t equals A(start)·2^(−t/T)·average.
-    per_slice = np.array([decay_factor(half_life_s, t) for t in offsets]) * average
+        durations = (0.0,) * n_slices
+    if len(durations) != n_slices:
+        raise TimingError(
+            f"{len(durations)} frame durations for {n_slices} slices", path=volume.source
+        )
+    # Mean activity of a frame starting at offset t equals A(start)·2^(−t/T)·average(Δ).
+    per_slice = np.array(
+        [
+            decay_factor(half_life_s, t) * frame_average_decay_factor(half_life_s, d)
+            for t, d in zip(offsets, durations, strict=True)
+        ]
+    )
     corrected = (volume.array / per_slice[:, None, None]).astype(np.float32, copy=False)
     warnings.append(
         f"the image was not decay-corrected (Decay Correction NONE): values were decay-corrected "

@@ -1,0 +1,48 @@
+"""Argument types shared by subcommands (parsing only; no science here)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import datetime
+from typing import Any
+
+
+def iso_datetime(text: str) -> datetime:
+    """Parse ``YYYY-MM-DDTHH:MM[:SS][±HH:MM]`` for argparse."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date-time such as 2026-03-02T09:15:00"
+        ) from exc
+
+
+def positive_float(text: str) -> float:
+    """Parse a positive finite number for argparse."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not math.isfinite(value) or value <= 0.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a finite number >= 0 for argparse."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not math.isfinite(value) or value < 0.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be zero or positive")
+    return value
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    """Print one JSON object (strict: no NaN) to stdout."""
+    json.dump(payload, sys.stdout, indent=2, allow_nan=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,23 @@
+"""Reading and writing scans: DICOM (PT, NM, CT), NIfTI (the only place RAS meets LPS) and PET-BIDS.
+
+Only this package knows file formats, DICOM tags and vendor quirks; everything
+downstream sees :class:`~immunopet.image.Volume` and
+:class:`~immunopet.image.PetAcquisition`.
+"""
+
+from immunopet.io._load import load_scan
+from immunopet.io._scan import Scan
+# BIDS_PENDING from immunopet.io.bids import read_pet_bids, write_pet_bids
+from immunopet.io.dicom import read_dicom, read_dicom_series
+from immunopet.io.nifti import read_nifti, write_nifti
+
+__all__ = [
+    "Scan",
+    "load_scan",
+    "read_dicom",
+    "read_dicom_series",
+    "read_nifti",
+    "read_pet_bids",
+    "write_nifti",
+    "write_pet_bids",
+]

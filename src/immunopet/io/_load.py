@@ -1,0 +1,36 @@
+"""One entry point for reading a scan from any supported format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from immunopet.io._scan import Scan
+from immunopet.io.dicom import read_dicom_series
+
+__all__ = ["NIFTI_SUFFIXES", "load_scan"]
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+def load_scan(path: str | os.PathLike[str], *, series_uid: str | None = None) -> Scan:
+    """Read one scan: a DICOM file or series folder, or a PET-BIDS NIfTI with its JSON sidecar.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        DICOM file or folder (searched at any depth), or ``*.nii``/``*.nii.gz``.
+    series_uid : str, optional
+        Which DICOM series to take when a folder holds several.
+
+    Returns
+    -------
+    Scan
+    """
+    name = Path(path).name.lower()
+    if name.endswith(NIFTI_SUFFIXES):
+        from immunopet.io.bids import read_pet_bids
+
+        volume, acquisition = read_pet_bids(path)
+        return Scan(volume, "PT", acquisition, series_uid=Path(path).name, files=(str(path),))
+    return read_dicom_series(path, series_uid=series_uid)

@@ -1,0 +1,19 @@
+"""DICOM input (PT, NM/SPECT tomograms, CT, Enhanced CT) and scanner-like PET/CT output."""
+
+from immunopet.io.dicom._read import find_dicom_files, read_dicom, read_dicom_series
+from immunopet.io.dicom._write import (
+    PetSeriesSpec,
+    ct_series_datasets,
+    pet_series_datasets,
+    write_datasets,
+)
+
+__all__ = [
+    "PetSeriesSpec",
+    "ct_series_datasets",
+    "find_dicom_files",
+    "pet_series_datasets",
+    "read_dicom",
+    "read_dicom_series",
+    "write_datasets",
+]

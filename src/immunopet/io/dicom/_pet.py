@@ -1,0 +1,376 @@
+"""PET and SPECT facts from DICOM headers: units, decay correction, administration, timing.
+
+Follows DICOM PS3.3 (PET Series and Isotope modules, C.8.9.1-C.8.9.2) and the
+QIBA vendor-neutral SUV pseudo-code; vendor exceptions come from
+:mod:`immunopet.io.dicom._vendors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+
+from immunopet.data import read_toml
+from immunopet.errors import InputError, NuclideError, TimingError
+from immunopet.image import AcquisitionTiming, DecayCorrection, PetAcquisition, Quantity, Sex
+from immunopet.io.dicom._values import (
+    combine_date_time,
+    field_name,
+    get_float,
+    get_str,
+    parse_da,
+    parse_dt,
+    parse_tm,
+)
+from immunopet.io.dicom._vendors import (
+    decay_reference_from_decay_factor,
+    ge_scan_datetime,
+    philips_scale_factors,
+)
+from immunopet.physics import canonical_nuclide_name, known_nuclides, nuclide
+from immunopet.units import CM_PER_M, MS_PER_S, S_PER_DAY
+
+__all__ = ["PetFacts", "pet_facts", "scan_start"]
+
+#: A Series Time up to this many seconds after the earliest Acquisition Time still counts as the scan start.
+_SERIES_AFTER_ACQUISITION_TOLERANCE_S = 1.0
+#: Largest plausible body height as a DICOM Patient's Size (m); larger values were entered in cm.
+_MAX_PATIENT_SIZE_M = 3.0
+
+
+@dataclass(frozen=True)
+class PetFacts:
+    """What the headers of one PET/NM series say, ready for a Volume and the SUV engine.
+
+    ``value_scale`` holds per-slice factors to multiply the rescaled pixel values
+    by (Philips private scale factors), or ``None``.
+    """
+
+    quantity: Quantity
+    acquisition: PetAcquisition
+    timing: AcquisitionTiming | None
+    value_scale: npt.NDArray[np.float64] | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _radiopharmaceutical(ds: Dataset) -> Dataset | None:
+    sequence = ds.get("RadiopharmaceuticalInformationSequence")
+    if not sequence:
+        return None
+    item: Dataset = sequence[0]
+    return item
+
+
+def _nuclide_from_header(ds: Dataset, item: Dataset | None, notes: list[str]) -> str | None:
+    candidates: list[tuple[str, str]] = []
+    if item is not None:
+        for code in item.get("RadionuclideCodeSequence") or []:
+            for keyword in ("CodeMeaning", "CodeValue"):
+                text = get_str(code, keyword)
+                if text:
+                    candidates.append((f"RadionuclideCodeSequence.{keyword}", text))
+        text = get_str(item, "Radionuclide")
+        if text:
+            candidates.append(("Radionuclide (0018,0030)", text))
+    for label, text in candidates:
+        try:
+            return canonical_nuclide_name(text)
+        except NuclideError:
+            notes.append(f"{label} {text!r} is not a nuclide name immunopet can read")
+    half_life_s = None if item is None else get_float(item, "RadionuclideHalfLife")
+    if half_life_s is None:
+        return None
+    tolerance = float(read_toml("physics.toml")["header_half_life"]["relative_tolerance"])
+    matches = [
+        name
+        for name in known_nuclides()
+        if abs(half_life_s / nuclide(name).half_life_s - 1.0) <= tolerance
+    ]
+    if len(matches) == 1:
+        notes.append(
+            f"nuclide {matches[0]} identified from RadionuclideHalfLife {half_life_s:g} s "
+            "(no radionuclide code in the file)"
+        )
+        return matches[0]
+    if matches:
+        notes.append(
+            f"RadionuclideHalfLife {half_life_s:g} s fits {', '.join(matches)}: pass --nuclide"
+        )
+    return None
+
+
+def _quantity(
+    headers: Sequence[Dataset], modality: str, notes: list[str], source: str
+) -> tuple[Quantity, npt.NDArray[np.float64] | None, str]:
+    first = headers[0]
+    units = (get_str(first, "Units") or "").upper()
+    if units == "BQML":
+        return Quantity.ACTIVITY_CONCENTRATION, None, units
+    if units == "GML":
+        return Quantity.SUV_BW, None, units
+    philips = [philips_scale_factors(ds) for ds in headers]
+    if units == "CNTS" and all(p.activity_concentration_per_value for p in philips):
+        notes.append("Units CNTS: Philips activity-concentration scale factor (7053,1009) applied")
+        scale = np.array([p.activity_concentration_per_value for p in philips], dtype=np.float64)
+        return Quantity.ACTIVITY_CONCENTRATION, scale, units
+    if units == "CNTS" and all(p.suv_bw_per_value for p in philips):
+        notes.append(
+            "Units CNTS: Philips SUV scale factor (7053,1000) applied; values are the scanner's SUVbw"
+        )
+        scale = np.array([p.suv_bw_per_value for p in philips], dtype=np.float64)
+        return Quantity.SUV_BW, scale, units
+    if modality == "PT" and not units:
+        raise InputError(
+            "Units is missing: immunopet cannot tell what the pixel values are",
+            path=source,
+            field=field_name("Units"),
+        )
+    notes.append(f"values are counts (Units {units or 'absent'}): SUV needs a calibration to Bq/mL")
+    return Quantity.COUNTS, None, units
+
+
+def _decay_correction(
+    first: Dataset, modality: str, notes: list[str], source: str
+) -> DecayCorrection:
+    text = (get_str(first, "DecayCorrection") or "").upper()
+    corrected = {str(v).upper() for v in (first.get("CorrectedImage") or [])}
+    if not text:
+        if modality == "PT":
+            raise InputError(
+                "Decay Correction is missing: immunopet cannot tell whether the values are decay-corrected",
+                path=source,
+                field=field_name("DecayCorrection"),
+            )
+        if "DECY" in corrected:
+            raise InputError(
+                "Corrected Image says DECY but Decay Correction is missing",
+                path=source,
+                field=field_name("DecayCorrection"),
+            )
+        notes.append(
+            "no Decay Correction (0054,1102) in this NM image: values taken as not decay-corrected"
+        )
+        return DecayCorrection.NONE
+    try:
+        mode = DecayCorrection(text)
+    except ValueError as exc:
+        raise InputError(
+            f"{text!r} is not one of NONE, START, ADMIN",
+            path=source,
+            field=field_name("DecayCorrection"),
+        ) from exc
+    if mode is DecayCorrection.NONE and "DECY" in corrected:
+        raise InputError(
+            "Decay Correction is NONE but Corrected Image lists DECY: the file contradicts itself",
+            path=source,
+            field=field_name("CorrectedImage"),
+        )
+    if mode is not DecayCorrection.NONE and corrected and "DECY" not in corrected:
+        notes.append(
+            f"Decay Correction is {mode.value} but Corrected Image lacks DECY; {mode.value} trusted"
+        )
+    if modality == "PT" and corrected and "ATTN" not in corrected:
+        notes.append(
+            "Corrected Image lacks ATTN: the image is not attenuation-corrected, SUV is not quantitative"
+        )
+    return mode
+
+
+def _slice_starts(headers: Sequence[Dataset], series: datetime | None) -> list[datetime | None]:
+    """Acquisition start of each slice; a time-only value after midnight moves to the next day."""
+    starts: list[datetime | None] = []
+    for ds in headers:
+        full = parse_dt(ds, "AcquisitionDateTime")
+        if full is None:
+            day = parse_da(ds, "AcquisitionDate")
+            clock = parse_tm(ds, "AcquisitionTime")
+            full = combine_date_time(day, clock)
+            if full is None and clock is not None and series is not None:
+                full = datetime.combine(series.date(), clock)
+                if (series - full).total_seconds() > S_PER_DAY / 2:
+                    full += timedelta(days=1)  # the scan crossed midnight
+        starts.append(full)
+    return starts
+
+
+def scan_start(ds: Dataset) -> datetime | None:
+    """Series date-time of a dataset (for CT timing and time-only injections)."""
+    return combine_date_time(parse_da(ds, "SeriesDate"), parse_tm(ds, "SeriesTime"))
+
+
+def _patient(
+    first: Dataset, notes: list[str], source: str
+) -> tuple[float | None, float | None, Sex | None]:
+    weight = get_float(first, "PatientWeight", path=source)
+    if weight is not None and weight <= 0.0:
+        notes.append(f"PatientWeight is {weight:g}: ignored")
+        weight = None
+    size_m = get_float(first, "PatientSize", path=source)
+    height_cm = None
+    if size_m is not None and 0.0 < size_m < _MAX_PATIENT_SIZE_M:
+        height_cm = size_m * CM_PER_M
+    elif size_m:
+        notes.append(
+            f"PatientSize {size_m:g} is not a height in metres: ignored (pass --height-cm)"
+        )
+    sex_text = (get_str(first, "PatientSex") or "").upper()
+    sex: Sex | None = "M" if sex_text == "M" else "F" if sex_text == "F" else None
+    return weight, height_cm, sex
+
+
+def _reference_for_start(
+    first: Dataset,
+    series: datetime | None,
+    earliest: datetime,
+    first_start: datetime,
+    duration_s: float | None,
+    half_life_s: float | None,
+    notes: list[str],
+    source: str,
+) -> datetime:
+    from_factor = None
+    if half_life_s is not None:
+        from_factor = decay_reference_from_decay_factor(first, first_start, duration_s, half_life_s)
+    if (
+        series is not None
+        and (series - earliest).total_seconds() <= _SERIES_AFTER_ACQUISITION_TOLERANCE_S
+    ):
+        reference = series
+    else:
+        ge = ge_scan_datetime(first)
+        if ge is not None:
+            notes.append(
+                f"Series Time is after the acquisition (post-processed series): GE private scan "
+                f"start {ge.isoformat()} used as the decay reference"
+            )
+            reference = ge
+        elif from_factor is not None:
+            notes.append(
+                "Series Time is after the acquisition and no GE private scan time: decay reference "
+                f"{from_factor.isoformat(timespec='seconds')} recovered from Decay Factor (0054,1321)"
+            )
+            return from_factor
+        else:
+            raise TimingError(
+                "Decay Correction is START but the Series Time is after the acquisition and neither a "
+                "GE private scan time nor a Decay Factor tells the decay reference",
+                path=source,
+                field=field_name("SeriesTime"),
+            )
+    if from_factor is not None and abs((from_factor - reference).total_seconds()) > max(
+        60.0, 0.01 * (duration_s or 0.0)
+    ):
+        notes.append(
+            f"Decay Factor (0054,1321) implies a decay reference of {from_factor.isoformat(timespec='seconds')}, "
+            f"the series says {reference.isoformat(timespec='seconds')}; the series time is used"
+        )
+    return reference
+
+
+def pet_facts(headers: Sequence[Dataset], modality: str, source: str) -> PetFacts:
+    """Read units, decay correction, administration and timing of a sorted PT/NM series.
+
+    Parameters
+    ----------
+    headers : sequence of pydicom.Dataset
+        One per slice, sorted along the slice axis; a multi-frame image gives one.
+    modality : {"PT", "NM"}
+        DICOM Modality of the series.
+    source : str
+        File or folder, for messages.
+
+    """
+    notes: list[str] = []
+    first = headers[0]
+    quantity, scale, units = _quantity(headers, modality, notes, source)
+    mode = _decay_correction(first, modality, notes, source)
+    item = _radiopharmaceutical(first)
+    nuclide_name = _nuclide_from_header(first, item, notes)
+    header_half_life = (
+        None if item is None else get_float(item, "RadionuclideHalfLife", path=source)
+    )
+    injected = None if item is None else get_float(item, "RadionuclideTotalDose", path=source)
+    if injected is not None and injected <= 0.0:
+        notes.append(f"RadionuclideTotalDose is {injected:g}: ignored")
+        injected = None
+    injection = None if item is None else parse_dt(item, "RadiopharmaceuticalStartDateTime")
+    injection_clock = None if item is None else parse_tm(item, "RadiopharmaceuticalStartTime")
+    if injection is not None and injection_clock is not None:
+        stated = datetime.combine(injection.date(), injection_clock)
+        if abs((injection.replace(tzinfo=None) - stated).total_seconds()) > 1.0:
+            notes.append(
+                f"Radiopharmaceutical Start DateTime {injection.isoformat()} and Start Time "
+                f"{injection_clock.isoformat()} disagree; the DateTime is used"
+            )
+    if injection is not None and injection.tzinfo is not None:
+        # Scan times (TM/DA) carry no offset: express the injection in local time.
+        local = get_str(first, "TimezoneOffsetFromUTC")
+        notes.append(
+            f"Radiopharmaceutical Start DateTime carries UTC offset {injection.strftime('%z')}; "
+            f"scan times are local{' (' + local + ')' if local else ''}: injection compared as local time"
+        )
+        injection = injection.replace(tzinfo=None)
+    weight, height_cm, sex = _patient(first, notes, source)
+    study_day, series_day = parse_da(first, "StudyDate"), parse_da(first, "SeriesDate")
+    conflict = None
+    if study_day is not None and series_day is not None and study_day != series_day:
+        conflict = f"StudyDate {study_day.isoformat()} vs SeriesDate {series_day.isoformat()}"
+
+    series = scan_start(first)
+    starts = _slice_starts(headers, series)
+    known = [s for s in starts if s is not None]
+    timing = None
+    if known or series is not None:
+        earliest = min(known) if known else series
+        assert earliest is not None
+        if not known:
+            notes.append("no Acquisition Time: the Series Time is taken as the acquisition start")
+        durations_ms = [get_float(ds, "ActualFrameDuration", path=source) for ds in headers]
+        durations = [None if d is None else d / MS_PER_S for d in durations_ms]
+        duration = durations[0] if len(set(durations)) == 1 else None
+        half_life = nuclide(nuclide_name).half_life_s if nuclide_name else header_half_life
+        if header_half_life is not None:
+            half_life = header_half_life  # the value the scanner used for its own decay correction
+        reference: datetime | None = None
+        if mode is DecayCorrection.START:
+            first_start = starts[0] or earliest
+            reference = _reference_for_start(
+                first, series, earliest, first_start, duration, half_life, notes, source
+            )
+        elif mode is DecayCorrection.ADMIN:
+            reference = injection
+        offsets: tuple[float, ...] = ()
+        if len(headers) > 1 and all(s is not None for s in starts):
+            offsets = tuple((s - earliest).total_seconds() for s in starts if s is not None)
+        per_slice: tuple[float, ...] = ()
+        if duration is None and all(d is not None for d in durations) and len(headers) > 1:
+            per_slice = tuple(d for d in durations if d is not None)
+        timing = AcquisitionTiming(
+            start=earliest,
+            duration_s=duration,
+            decay_reference=reference,
+            frame_start_offsets_s=offsets,
+            frame_durations_s=per_slice,
+        )
+    acquisition = PetAcquisition(
+        nuclide=nuclide_name,
+        header_half_life_s=header_half_life,
+        injected_activity_bq=injected,
+        injection_datetime=injection,
+        injection_time_of_day=injection_clock if injection is None else None,
+        patient_weight_kg=weight,
+        patient_height_cm=height_cm,
+        patient_sex=sex,
+        decay_correction=mode,
+        stored_units=units,
+        radiopharmaceutical=None if item is None else get_str(item, "Radiopharmaceutical"),
+        manufacturer=get_str(first, "Manufacturer"),
+        date_conflict=conflict,
+        notes=tuple(notes),
+    )
+    return PetFacts(quantity, acquisition, timing, scale, tuple(notes))
