@@ -16,6 +16,9 @@ from datetime import datetime
 
 from immunopet.errors import TimingError
 
+#: Largest |elapsed time| in half-lives for which 2^(±t/T½) is a finite, non-zero double.
+_MAX_HALF_LIVES = 1000.0
+
 __all__ = [
     "decay_correction_factor",
     "decay_factor",
@@ -62,7 +65,13 @@ def decay_factor(half_life_s: float, elapsed_s: float) -> float:
     0.5
 
     """
-    return float(2.0 ** (-float(elapsed_s) / _check_half_life(half_life_s)))
+    half_lives = float(elapsed_s) / _check_half_life(half_life_s)
+    if not math.isfinite(half_lives) or abs(half_lives) > _MAX_HALF_LIVES:
+        raise TimingError(
+            f"{elapsed_s!r} s is {half_lives:.3g} half-lives: the activity is beyond floating-point range",
+            hint="check the dates and the nuclide",
+        )
+    return float(2.0**-half_lives)
 
 
 def decay_factor_between(half_life_s: float, start: datetime, end: datetime) -> float:

@@ -1,0 +1,38 @@
+"""Test support: ICRP-107 half-lives and hand-computed decay for expected values.
+
+Expected values in tests are computed by hand from ICRP-107 half-lives written
+here as literals (ICRP Publication 107; see shared/reference/DOMAIN_NUMBERS.md
+§1.1), never from the engine under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+#: ICRP-107 half-lives, seconds.
+HALF_LIFE_S = {
+    "F-18": 109.77 * 60.0,
+    "Zr-89": 78.41 * 3600.0,
+    "Ga-68": 67.71 * 60.0,
+    "Cu-64": 12.700 * 3600.0,
+    "I-124": 4.1760 * 86400.0,
+    "In-111": 2.8047 * 86400.0,
+    "Lu-177": 6.647 * 86400.0,
+    "Tc-99m": 6.015 * 3600.0,
+}
+
+#: A right-handed LPS affine: slices along +z (feet to head), rows along +y, columns along +x.
+AFFINE = np.array(
+    [[0.0, 0.0, 4.0, -14.0], [0.0, 4.0, 0.0, -14.0], [3.0, 0.0, 0.0, -300.0], [0.0, 0.0, 0.0, 1.0]]
+)
+
+
+def remaining(nuclide: str, seconds: float) -> float:
+    """Fraction remaining, 2^(−t/T½), with the ICRP-107 half-life above."""
+    return float(2.0 ** (-seconds / HALF_LIFE_S[nuclide]))
+
+
+PetWriter = Callable[..., Path]
