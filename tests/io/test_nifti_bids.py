@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import nibabel as nib
 import numpy as np
@@ -404,3 +405,22 @@ def test_writing_onto_a_folder_is_refused(tmp_path: Path) -> None:
     assert target.is_dir()
     assert os.listdir(target) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pet.nii.gz"]
+
+
+def test_pet_bids_relative_times_are_elapsed_time_across_a_dst_change(tmp_path: Path) -> None:
+    zone = ZoneInfo("Europe/Amsterdam")  # clocks go forward on 2026-03-29
+    injection = datetime(2026, 3, 27, 9, 0, 0, 250000, tzinfo=zone)
+    scan = datetime(2026, 3, 31, 9, 0, tzinfo=zone)
+    acquisition = replace(_zr89(DecayCorrection.START), injection_datetime=injection)
+    volume = _pet_volume(AcquisitionTiming(scan, 600.0, decay_reference=scan))
+    path = tmp_path / "sub-01_pet.nii.gz"
+    write_pet_bids(volume, acquisition, path)
+
+    sidecar = json.loads((tmp_path / "sub-01_pet.json").read_text())
+    assert (sidecar["TimeZero"], sidecar["InjectionStart"]) == ("09:00:00", 0.25)
+    assert sidecar["ScanStart"] == 95 * 3600.0  # 96 h on the wall clock, 95 h elapsed
+    back, facts = read_pet_bids(path)
+    assert facts.injection_datetime == injection
+    assert back.timing is not None
+    assert back.timing.start == scan
+    assert back.timing.decay_reference == scan

@@ -101,3 +101,17 @@ def test_mixing_aware_and_naive_datetimes_is_refused() -> None:
     aware = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(TimingError, match="time-zone"):
         decay_factor_between(100.0, datetime(2026, 1, 1), aware)
+
+
+def test_elapsed_time_across_a_daylight_saving_change() -> None:
+    # Europe/Amsterdam moved from UTC+1 to UTC+2 on 2026-03-29: 09:00 to 09:00 four days later
+    # is 95 h of decay, not 96 h.
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Europe/Amsterdam")
+    injection = datetime(2026, 3, 27, 9, 0, tzinfo=zone)
+    scan = datetime(2026, 3, 31, 9, 0, tzinfo=zone)
+    half_life = nuclide("Zr-89").half_life_s
+    assert decay_factor_between(half_life, injection, scan) == pytest.approx(
+        2 ** (-95 * 3600 / half_life), rel=1e-12
+    )

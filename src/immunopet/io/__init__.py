@@ -7,7 +7,7 @@ downstream sees :class:`~immunopet.image.Volume` and
 
 from immunopet.io._load import load_scan
 from immunopet.io._scan import Scan
-# BIDS_PENDING from immunopet.io.bids import read_pet_bids, write_pet_bids
+from immunopet.io.bids import read_pet_bids, write_pet_bids
 from immunopet.io.dicom import read_dicom, read_dicom_series
 from immunopet.io.nifti import read_nifti, write_nifti
 

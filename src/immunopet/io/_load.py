@@ -7,10 +7,9 @@ from pathlib import Path
 
 from immunopet.io._scan import Scan
 from immunopet.io.dicom import read_dicom_series
+from immunopet.io.nifti import NIFTI_SUFFIXES
 
-__all__ = ["NIFTI_SUFFIXES", "load_scan"]
-
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
+__all__ = ["load_scan"]
 
 
 def load_scan(path: str | os.PathLike[str], *, series_uid: str | None = None) -> Scan:
@@ -26,6 +25,7 @@ def load_scan(path: str | os.PathLike[str], *, series_uid: str | None = None) ->
     Returns
     -------
     Scan
+
     """
     name = Path(path).name.lower()
     if name.endswith(NIFTI_SUFFIXES):

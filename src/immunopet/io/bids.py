@@ -62,7 +62,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -130,7 +130,9 @@ def sidecar_path(nifti_path: str | os.PathLike[str]) -> Path:
 
 def _positive_or_none(value: float | None, name: str, source: str | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0.0):
-        raise InputError(f"{name} must be a positive number, got {value!r}", path=source, field=name)
+        raise InputError(
+            f"{name} must be a positive number, got {value!r}", path=source, field=name
+        )
     return value
 
 
@@ -185,7 +187,9 @@ def _sidecar(volume: Volume, acquisition: PetAcquisition) -> dict[str, Any]:
             hint="set PetAcquisition.nuclide, e.g. 'Zr-89'",
         )
     nuclide = canonical_nuclide_name(acquisition.nuclide)
-    activity_bq = _positive_or_none(acquisition.injected_activity_bq, "injected_activity_bq", source)
+    activity_bq = _positive_or_none(
+        acquisition.injected_activity_bq, "injected_activity_bq", source
+    )
     if activity_bq is None:
         raise InputError(
             "the injected activity is unknown and PET-BIDS requires InjectedRadioactivity",
@@ -217,15 +221,19 @@ def _sidecar(volume: Volume, acquisition: PetAcquisition) -> dict[str, Any]:
     time_zero = injection.replace(microsecond=0)
 
     def since_time_zero(instant: datetime, name: str) -> float:
-        try:
-            return (instant - time_zero).total_seconds()
-        except TypeError as exc:  # one date-time has a time zone and the other not
+        if (instant.tzinfo is None) != (time_zero.tzinfo is None):
             raise TimingError(
-                f"{name} and the injection time do not agree on time zones ({exc})",
+                f"{name} and the injection time do not agree on time zones: one has a UTC "
+                "offset and the other not",
                 path=source,
                 field=name,
                 hint="give all date-times with a time zone, or none",
-            ) from exc
+            )
+        if instant.tzinfo is None:
+            return (instant - time_zero).total_seconds()
+        # Elapsed time, also across a daylight-saving change within one zone (Python's
+        # difference of two date-times sharing a tzinfo is wall-clock time).
+        return (instant.astimezone(UTC) - time_zero.astimezone(UTC)).total_seconds()
 
     scan_start_s = since_time_zero(timing.start, "timing.start")
     sidecar: dict[str, Any] = {
@@ -342,7 +350,11 @@ class _Sidecar:
 
     def number(self, key: str) -> float:
         value = self.require(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise self._error(key, f"{key} must be a number, got {value!r}", _HINT_FIX_SIDECAR)
         return float(value)
 
@@ -371,7 +383,11 @@ class _Sidecar:
             raise self._error(key, f"{key} is empty", _HINT_FIX_SIDECAR)
         numbers = []
         for item in items:
-            if isinstance(item, bool) or not isinstance(item, int | float) or not math.isfinite(item):
+            if (
+                isinstance(item, bool)
+                or not isinstance(item, int | float)
+                or not math.isfinite(item)
+            ):
                 raise self._error(key, f"{key} must hold numbers, got {value!r}")
             numbers.append(float(item))
         return numbers

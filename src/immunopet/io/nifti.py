@@ -22,10 +22,8 @@ no partial file.
 from __future__ import annotations
 
 import os
-import uuid
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,12 +35,13 @@ from nibabel.spatialimages import HeaderDataError
 
 from immunopet.errors import GeometryError, InputError, UnsupportedInputError
 from immunopet.image import Quantity, Volume
+from immunopet.io._atomic import atomic_path
 from immunopet.units import CM_PER_M, MM_PER_CM
 
-__all__ = ["read_nifti", "write_nifti"]
+__all__ = ["NIFTI_SUFFIXES", "read_nifti", "write_nifti"]
 
 #: File name endings of NIfTI files, compressed first (matched case-insensitively).
-_NIFTI_SUFFIXES: Final = (".nii.gz", ".nii")
+NIFTI_SUFFIXES: Final = (".nii.gz", ".nii")
 
 #: Swaps the first and third voxel index: ``(i, j, k) <-> (slice, row, column)``.
 _AXIS_SWAP: Final = np.array(
@@ -85,7 +84,7 @@ def _ras_lps_affine(affine: npt.ArrayLike) -> npt.NDArray[np.float64]:
 def _nifti_suffix(path: Path) -> str:
     """Return ``".nii.gz"`` or ``".nii"``, the NIfTI ending of ``path``; raise otherwise."""
     name = path.name.lower()
-    for suffix in _NIFTI_SUFFIXES:
+    for suffix in NIFTI_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return suffix
     raise InputError(
@@ -111,23 +110,12 @@ def _check_output_path(path: Path) -> None:
         )
 
 
-@contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` when the block succeeds.
-
-    The temporary name keeps the ending of ``path`` (``.nii.gz`` stays compressed).
-    If the block raises, or the move fails, the temporary file is removed and
-    ``path`` is left as it was.
-    """
+def _atomic_path(path: Path) -> AbstractContextManager[Path]:
+    """Atomic write of a NIfTI file whose temporary name keeps the NIfTI ending."""
     lowered = path.name.lower()
-    ending = next((s for s in _NIFTI_SUFFIXES if lowered.endswith(s)), path.suffix)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp{ending}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    return atomic_path(
+        path, ending=next((s for s in NIFTI_SUFFIXES if lowered.endswith(s)), path.suffix)
+    )
 
 
 def _unusable(path: Path, what: str, exc: BaseException) -> InputError:
@@ -174,7 +162,7 @@ def _voxels(image: Any, quantity: Quantity, path: Path) -> npt.NDArray[Any]:
             field="datatype",
         )
     if quantity is Quantity.MASK:
-        raw = np.asarray(image.dataobj)
+        raw: npt.NDArray[Any] = np.asarray(image.dataobj)
         if not np.isin(raw, _MASK_VALUES).all():
             raise InputError(
                 "a mask must hold only 0 and 1",
@@ -182,7 +170,8 @@ def _voxels(image: Any, quantity: Quantity, path: Path) -> npt.NDArray[Any]:
                 field="voxel values",
                 hint="threshold or select one label first, or read it with another quantity",
             )
-        return raw != 0
+        mask: npt.NDArray[np.bool_] = raw != 0
+        return mask
     # float64 stays float64; everything else (float32, scaled or plain integers) is float32.
     target = np.float64 if disk_dtype == np.float64 else np.float32
     data: npt.NDArray[Any] = np.asarray(image.get_fdata(dtype=target))
@@ -259,7 +248,8 @@ def read_nifti(path: str | os.PathLike[str], *, quantity: Quantity) -> Volume:
     except _NIBABEL_ERRORS as exc:
         raise _unusable(file, type(exc).__name__, exc) from exc
     data = data.reshape((*shape, 1, 1)[:3])
-    array = np.ascontiguousarray(data.transpose(2, 1, 0))
+    # Native byte order ("<f4" and ">f4" from disk become float32), C order (slice slowest).
+    array = np.ascontiguousarray(data.transpose(2, 1, 0), dtype=data.dtype.newbyteorder("="))
     try:
         return Volume(array, _ras_lps_affine(affine_ras), quantity, source=str(file))
     except GeometryError as exc:
@@ -286,7 +276,7 @@ def _nifti_image(volume: Volume) -> Any:
         )
     data = array.transpose(2, 1, 0)
     affine = _ras_lps_affine(volume.affine)
-    image = nib.Nifti1Image(data, affine, dtype=data.dtype)
+    image: Any = nib.Nifti1Image(data, affine, dtype=data.dtype)  # type: ignore[no-untyped-call]
     image.set_sform(affine, code=_XFORM_SCANNER)
     image.set_qform(affine, code=_XFORM_SCANNER)
     image.header.set_xyzt_units("mm", "sec")

@@ -12,7 +12,7 @@ Emission Tomography, Springer 2005, ch. 5).
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 
 from immunopet.errors import TimingError
 
@@ -51,6 +51,9 @@ def seconds_between(start: datetime, end: datetime) -> float:
             f"{end.isoformat()})",
             hint="give both with a UTC offset or both without",
         )
+    if start.tzinfo is not None:
+        # Elapsed time, not wall-clock difference: compare in UTC (daylight-saving changes).
+        return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()
     return (end - start).total_seconds()
 
 
@@ -86,7 +89,7 @@ def decay_correction_factor(
 
     Examples
     --------
-    >>> from datetime import datetime
+    >>> from datetime import datetime, timezone
     >>> t0, t1 = datetime(2026, 1, 1, 9), datetime(2026, 1, 4, 9)  # 72 h later
     >>> round(decay_correction_factor(78.41 * 3600, t1, t0), 6)  # Zr-89, back to t0
     1.889822

@@ -9,7 +9,6 @@ that everything downstream exercises the real ingest path. The builders return
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 
 from immunopet.errors import InputError
 from immunopet.image import DecayCorrection, Quantity, Volume
+from immunopet.io._atomic import atomic_path
 from immunopet.physics import frame_average_decay_factor, nuclide, seconds_between
 from immunopet.units import CM_PER_M, MS_PER_S
 
@@ -306,13 +306,7 @@ def write_datasets(datasets: Sequence[Dataset], folder: str | os.PathLike[str]) 
     paths = []
     for index, ds in enumerate(datasets):
         path = target / f"IMG{index + 1:04d}.dcm"
-        handle, temporary = tempfile.mkstemp(dir=target, suffix=".partial")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                ds.save_as(stream, enforce_file_format=True)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary:
+            ds.save_as(temporary, enforce_file_format=True)
         paths.append(path)
     return paths
