@@ -107,3 +107,22 @@ def test_provenance_names_packages_and_dataset() -> None:
     assert "ICRP Publication 107" in source
     assert "icrp107_ame2020_nubase2020" in source
     assert "icrp107-database" in source
+
+
+def test_element_table_matches_radioactivedecay() -> None:
+    from radioactivedecay.utils import Z_DICT
+
+    from immunopet.data import read_csv
+
+    assert {int(row["z"]): row["symbol"] for row in read_csv("elements.csv")} == Z_DICT
+
+
+@pytest.mark.parametrize("name", known_nuclides())
+def test_both_icrp107_packages_agree_on_half_life(name: str) -> None:
+    # radioactivedecay (half-lives) and icrp107-database (emissions) transcribe the same
+    # ICRP-107 tables; a disagreement means one of them changed under us.
+    from immunopet.physics._nuclides import _icrp107_record
+
+    record = _icrp107_record(name)
+    unit_s = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "y": 365.2422 * 86400.0}[record["time_unit"]]
+    assert nuclide(name).half_life_s == pytest.approx(float(record["half_life"]) * unit_s, rel=1e-6)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from immunopet.image._volume import Quantity, Volume
 
@@ -51,6 +50,8 @@ def resample_to(
     0.0
 
     """
+    from scipy import ndimage  # imported on first use: keeps `import immunopet` light
+
     if volume.same_grid(target):
         return volume.with_array(volume.array.copy())
     mapping = np.linalg.inv(volume.affine) @ target.affine

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -138,9 +139,7 @@ _MASS_FIRST = re.compile(r"^(?P<mass>\d{1,3})(?P<meta>m\d?)?-?(?P<element>[a-z]+
 @cache
 def _element_symbols() -> dict[str, str]:
     """Lower-case symbol or English element name -> element symbol."""
-    from radioactivedecay.utils import Z_DICT
-
-    table = {str(symbol).lower(): str(symbol) for symbol in Z_DICT.values()}
+    table = {row["symbol"].lower(): row["symbol"] for row in read_csv("elements.csv")}
     for row in read_csv("nuclides.csv"):
         symbol = row["name"].split("-")[0]
         table[row["element_name"].lower()] = symbol
@@ -190,15 +189,8 @@ def canonical_nuclide_name(name: str) -> str:
         )
     meta = match["meta"] or ""
     candidate = f"{symbol}-{int(match['mass'])}{meta}"
-    from radioactivedecay import Nuclide as RdNuclide
-    from radioactivedecay.utils import NuclideStrError
-
-    try:
-        RdNuclide(candidate)
-    except (NuclideStrError, ValueError) as exc:
-        raise NuclideError(
-            f"{name!r} ({candidate}) is not in the ICRP-107 dataset", field="nuclide"
-        ) from exc
+    if not _icrp107_path(candidate).is_file():
+        raise NuclideError(f"{name!r} ({candidate}) is not in the ICRP-107 dataset", field="nuclide")
     return candidate
 
 
@@ -207,10 +199,16 @@ def known_nuclides() -> tuple[str, ...]:
     return tuple(row["name"] for row in read_csv("nuclides.csv"))
 
 
-def _icrp107_record(name: str) -> dict[str, Any]:
-    import icrp107_database
+def _icrp107_path(name: str) -> Path:
+    """Where icrp107-database keeps a nuclide's record (found without importing the package)."""
+    spec = find_spec("icrp107_database")
+    if spec is None or spec.origin is None:
+        raise NuclideError("the icrp107-database package is not installed", hint="pip install icrp107-database")
+    return Path(spec.origin).parent / "icrp107" / f"{name}.json"
 
-    path = Path(icrp107_database.__file__).parent / "icrp107" / f"{name}.json"
+
+def _icrp107_record(name: str) -> dict[str, Any]:
+    path = _icrp107_path(name)
     if not path.is_file():
         raise NuclideError(f"{name} has no emission record in icrp107-database", field="nuclide")
     # The package stores each record as a JSON string inside a JSON document.

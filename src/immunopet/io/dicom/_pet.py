@@ -333,9 +333,10 @@ def pet_facts(headers: Sequence[Dataset], modality: str, source: str) -> PetFact
         durations_ms = [get_float(ds, "ActualFrameDuration", path=source) for ds in headers]
         durations = [None if d is None else d / MS_PER_S for d in durations_ms]
         duration = durations[0] if len(set(durations)) == 1 else None
-        half_life = nuclide(nuclide_name).half_life_s if nuclide_name else header_half_life
-        if header_half_life is not None:
-            half_life = header_half_life  # the value the scanner used for its own decay correction
+        # The scanner's own half-life interprets its Decay Factor; ICRP-107 only when it is absent.
+        half_life = header_half_life
+        if half_life is None and nuclide_name is not None and mode is DecayCorrection.START:
+            half_life = nuclide(nuclide_name).half_life_s
         reference: datetime | None = None
         if mode is DecayCorrection.START:
             first_start = starts[0] or earliest
