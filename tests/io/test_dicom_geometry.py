@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from phantoms import AFFINE, PetWriter
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -19,6 +18,7 @@ from immunopet.errors import GeometryError, InputError
 from immunopet.image import Quantity, Volume
 from immunopet.io import load_scan, read_dicom, read_dicom_series
 from immunopet.io.dicom import ct_series_datasets, write_datasets
+from phantoms import AFFINE, PetWriter
 
 
 def sitk_read(folder: Path) -> sitk.Image:

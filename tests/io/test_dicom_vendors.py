@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from phantoms import PetWriter, remaining
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
@@ -20,6 +19,7 @@ from immunopet.errors import InputError
 from immunopet.image import Quantity
 from immunopet.io import load_scan
 from immunopet.quant import resolve_suv_inputs, standardize
+from phantoms import PetWriter, remaining
 
 ACTIVITY, WEIGHT_G = 37.0e6, 70.0e3
 SUV1 = ACTIVITY * remaining("Zr-89", 4 * 86400.0) / WEIGHT_G  # Bq/mL of SUV 1 on day 4

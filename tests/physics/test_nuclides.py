@@ -124,5 +124,7 @@ def test_both_icrp107_packages_agree_on_half_life(name: str) -> None:
     from immunopet.physics._nuclides import _icrp107_record
 
     record = _icrp107_record(name)
-    unit_s = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "y": 365.2422 * 86400.0}[record["time_unit"]]
+    unit_s = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "y": 365.2422 * 86400.0}[
+        record["time_unit"]
+    ]
     assert nuclide(name).half_life_s == pytest.approx(float(record["half_life"]) * unit_s, rel=1e-6)

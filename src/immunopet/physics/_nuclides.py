@@ -190,7 +190,9 @@ def canonical_nuclide_name(name: str) -> str:
     meta = match["meta"] or ""
     candidate = f"{symbol}-{int(match['mass'])}{meta}"
     if not _icrp107_path(candidate).is_file():
-        raise NuclideError(f"{name!r} ({candidate}) is not in the ICRP-107 dataset", field="nuclide")
+        raise NuclideError(
+            f"{name!r} ({candidate}) is not in the ICRP-107 dataset", field="nuclide"
+        )
     return candidate
 
 
@@ -203,7 +205,9 @@ def _icrp107_path(name: str) -> Path:
     """Where icrp107-database keeps a nuclide's record (found without importing the package)."""
     spec = find_spec("icrp107_database")
     if spec is None or spec.origin is None:
-        raise NuclideError("the icrp107-database package is not installed", hint="pip install icrp107-database")
+        raise NuclideError(
+            "the icrp107-database package is not installed", hint="pip install icrp107-database"
+        )
     return Path(spec.origin).parent / "icrp107" / f"{name}.json"
 
 

@@ -22,7 +22,11 @@ import numpy.typing as npt
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+)
 
 from immunopet.errors import GeometryError, InputError, UnsupportedInputError
 from immunopet.image import AcquisitionTiming, Quantity, Volume
@@ -66,7 +70,7 @@ def _read_header(path: str) -> _Header:
             offset = stream.tell()
     except InvalidDicomError as exc:
         raise InputError(
-            "not a DICOM file (no 'DICM' prefix after the preamble)", path=path
+            "not a DICOM Part-10 file (no 'DICM' prefix after the 128-byte preamble)", path=path
         ) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", path=path) from exc
@@ -142,7 +146,15 @@ def _native_pixels(header: _Header, rows: int, columns: int) -> npt.NDArray[Any]
                 field=field_name("PixelData"),
             )
         stream.seek(header.pixel_offset + start)
-        raw = np.frombuffer(stream.read(count * dtype.itemsize), dtype=dtype).reshape(rows, columns)
+        data = stream.read(count * dtype.itemsize)
+        if len(data) < count * dtype.itemsize:
+            raise InputError(
+                f"the file ends inside Pixel Data ({len(data)} of {count * dtype.itemsize} bytes): "
+                "truncated file",
+                path=header.path,
+                field=field_name("PixelData"),
+            )
+        raw = np.frombuffer(data, dtype=dtype).reshape(rows, columns)
     if not signed and stored < bits:
         raw = raw & np.array((1 << stored) - 1, dtype=dtype)
     return raw
@@ -364,6 +376,8 @@ def _enhanced(path: str, ds: Dataset, modality: str, notes: list[str]) -> Scan:
         orientation, spacing = frame_orientation, frame_spacing
         positions.append(position)
         transform = _functional_group(ds, frame, "PixelValueTransformationSequence")
+        if modality == "CT":
+            _require_hounsfield(transform if transform is not None else ds, path)
         slope, intercept = _rescale(transform if transform is not None else ds, path)
         slopes.append(slope)
         intercepts.append(intercept)
@@ -432,12 +446,10 @@ def _nm_tomo(path: str, ds: Dataset, notes: list[str]) -> Scan:
             raise GeometryError(
                 "missing in the SPECT tomogram", path=path, field=field_name(keyword)
             )
-    assert (
-        position is not None
-        and orientation is not None
-        and spacing is not None
-        and step is not None
-    )
+    assert position is not None
+    assert orientation is not None
+    assert spacing is not None
+    assert step is not None
     pixels = _decoded_pixels(path)
     normal = np.cross(orientation[:3], orientation[3:])
     positions = [np.asarray(position) + k * step * normal for k in range(pixels.shape[0])]
@@ -463,17 +475,48 @@ def _multi_frame(header: _Header, notes: list[str]) -> Scan:
     )
 
 
+def _require_hounsfield(ds: Dataset, path: str) -> None:
+    """CT values are HU unless Rescale Type (Type 1C in CT, 1 in Enhanced CT) says otherwise."""
+    rescale_type = get_str(ds, "RescaleType")
+    if rescale_type is not None and rescale_type.upper() != "HU":
+        raise UnsupportedInputError(
+            f"Rescale Type is {rescale_type!r}: the CT values are not Hounsfield units",
+            path=path,
+            field=field_name("RescaleType"),
+        )
+
+
+def _require_image(header: _Header) -> None:
+    """Refuse a DICOMDIR, an unsupported modality or a file without an image before grouping."""
+    ds, path = header.ds, header.path
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+        raise UnsupportedInputError(
+            "a DICOMDIR lists the files of a medium and holds no image",
+            path=path,
+            field=field_name("MediaStorageSOPClassUID"),
+            hint="pass the folder that holds the DICOMDIR",
+        )
+    if _modality(ds, path) == "CT":
+        _require_hounsfield(ds, path)
+    for keyword in ("Rows", "Columns"):
+        size = get_float(ds, keyword, path=path)
+        if size is None or size < 1:
+            raise InputError(
+                f"{'missing' if size is None else f'{size:g}'}: the file holds no image",
+                path=path,
+                field=field_name(keyword),
+            )
+
+
 def _scans_from_headers(headers: list[_Header], notes: list[str]) -> list[Scan]:
     by_series: dict[str, list[_Header]] = defaultdict(list)
     scans: list[Scan] = []
     for header in headers:
+        _require_image(header)
         if _frames(header.ds, header.path) > 1 or "PerFrameFunctionalGroupsSequence" in header.ds:
             scans.append(_multi_frame(header, list(notes)))
             continue
-        if modality := header.ds.get("Modality"):
-            _modality(header.ds, header.path) if str(
-                modality
-            ).upper() not in SUPPORTED_MODALITIES else None
         by_series[get_str(header.ds, "SeriesInstanceUID") or header.path].append(header)
     for group in by_series.values():
         stack_notes = list(notes)
