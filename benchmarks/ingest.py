@@ -325,7 +325,7 @@ def _load_immunopet(folder: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sitk_reader(folder: str) -> Any:
-    import SimpleITK as sitk  # noqa: N813
+    import SimpleITK as sitk
 
     reader = sitk.ImageSeriesReader()
     names = reader.GetGDCMSeriesFileNames(folder)
@@ -355,7 +355,7 @@ def worker_time(tool: str, folder: str) -> dict[str, Any]:
         def load() -> Any:
             return _load_immunopet(folder)[0]
     else:
-        import SimpleITK as sitk  # noqa: N813
+        import SimpleITK as sitk
 
         extra["threads"] = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
         extra["version"] = sitk.Version.VersionString()
@@ -387,7 +387,7 @@ def worker_time(tool: str, folder: str) -> dict[str, Any]:
 
 def worker_check(folder: str) -> dict[str, Any]:
     """Load with both tools and compare values and geometry (not timed)."""
-    import SimpleITK as sitk  # noqa: N813
+    import SimpleITK as sitk
 
     ours, ours_affine = _load_immunopet(folder)
     image = _sitk_reader(folder)

@@ -26,7 +26,7 @@ import data_store
 import numpy as np
 import pydicom.data
 import pytest
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
