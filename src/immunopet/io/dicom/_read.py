@@ -51,6 +51,14 @@ class _Header:
     path: str
     ds: Dataset
     pixel_offset: int | None
+    _geometry: tuple[list[float], list[float], list[float]] | None = None
+
+    @property
+    def geometry(self) -> tuple[list[float], list[float], list[float]]:
+        """Position, orientation and pixel spacing, parsed once."""
+        if self._geometry is None:
+            self._geometry = _geometry_of(self.ds, self.path)
+        return self._geometry
 
 
 def _has_dicom_magic(path: str) -> bool:
@@ -213,8 +221,9 @@ def _geometry_of(ds: Dataset, path: str) -> tuple[list[float], list[float], list
     return position, orientation, spacing
 
 
-def _stack_key(ds: Dataset, path: str) -> tuple[object, ...]:
-    _, orientation, spacing = _geometry_of(ds, path)
+def _stack_key(header: _Header) -> tuple[object, ...]:
+    ds = header.ds
+    _, orientation, spacing = header.geometry
     return (
         tuple(round(v, 4) for v in orientation),
         tuple(round(v, 4) for v in spacing),
@@ -235,14 +244,14 @@ def _split(headers: list[_Header], notes: list[str]) -> list[list[_Header]]:
     """Split one series into stacks with one orientation and size and one image per position."""
     by_stack: dict[tuple[object, ...], list[_Header]] = defaultdict(list)
     for header in headers:
-        by_stack[_stack_key(header.ds, header.path)].append(header)
+        by_stack[_stack_key(header)].append(header)
     if len(by_stack) > 1:
         notes.append(
             f"series split into {len(by_stack)} stacks by orientation, pixel spacing or size"
         )
     stacks: list[list[_Header]] = []
     for group in by_stack.values():
-        positions = {tuple(round(v, 3) for v in _geometry_of(h.ds, h.path)[0]) for h in group}
+        positions = {tuple(round(v, 3) for v in h.geometry[0]) for h in group}
         if len(positions) == len(group):
             stacks.append(group)
             continue
@@ -310,8 +319,8 @@ def _classic_series(headers: list[_Header], notes: list[str]) -> Scan:
     source = _source_of(headers)
     first = headers[0].ds
     modality = _modality(first, headers[0].path)
-    positions = [_geometry_of(h.ds, h.path)[0] for h in headers]
-    _, orientation, spacing = _geometry_of(first, headers[0].path)
+    positions = [h.geometry[0] for h in headers]
+    _, orientation, spacing = headers[0].geometry
     thickness = get_float(first, "SpacingBetweenSlices", path=headers[0].path) or get_float(
         first, "SliceThickness", path=headers[0].path
     )
