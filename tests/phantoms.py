@@ -36,3 +36,24 @@ def remaining(nuclide: str, seconds: float) -> float:
 
 
 PetWriter = Callable[..., Path]
+
+
+#: Fields `immunopet suv --json` must print (the issue's CLI contract).
+SUV_JSON_KEYS = frozenset(
+    {
+        "suv_bw_factor",
+        "suv_lbm_james_factor",
+        "suv_lbm_janmahasatian_factor",
+        "suv_bsa_factor",
+        "decayed_dose_bq",
+        "injected_activity_bq",
+        "injection_datetime",
+        "reference_datetime",
+        "nuclide",
+        "half_life_s",
+        "units",
+        "decay_correction",
+        "max_suv_bw",
+        "warnings",
+    }
+)

@@ -12,24 +12,9 @@ import pytest
 from pydicom.dataset import Dataset
 
 from immunopet.cli import main
-from phantoms import PetWriter, remaining
+from phantoms import SUV_JSON_KEYS, PetWriter, remaining
 
-REQUIRED_SUV_KEYS = {
-    "suv_bw_factor",
-    "suv_lbm_james_factor",
-    "suv_lbm_janmahasatian_factor",
-    "suv_bsa_factor",
-    "decayed_dose_bq",
-    "injected_activity_bq",
-    "injection_datetime",
-    "reference_datetime",
-    "nuclide",
-    "half_life_s",
-    "units",
-    "decay_correction",
-    "max_suv_bw",
-    "warnings",
-}
+REQUIRED_SUV_KEYS = SUV_JSON_KEYS
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:

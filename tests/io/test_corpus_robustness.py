@@ -34,28 +34,14 @@ from immunopet.cli import main
 from immunopet.errors import GeometryError, ImmunopetError, InputError, UnsupportedInputError
 from immunopet.image import Quantity
 from immunopet.io import Scan, read_dicom
+from phantoms import SUV_JSON_KEYS
 
 PYDICOM_DATA = Path(pydicom.data.__file__).resolve().parent
 PYDICOM_DATA_STORE = Path(data_store.__file__).resolve().parent / "data"
 TEST_FILES = PYDICOM_DATA / "test_files"
 ROOTS = {"pydicom": PYDICOM_DATA, "pydicom-data": PYDICOM_DATA_STORE}
 
-SUV_KEYS = {
-    "suv_bw_factor",
-    "suv_lbm_james_factor",
-    "suv_lbm_janmahasatian_factor",
-    "suv_bsa_factor",
-    "decayed_dose_bq",
-    "injected_activity_bq",
-    "injection_datetime",
-    "reference_datetime",
-    "nuclide",
-    "half_life_s",
-    "units",
-    "decay_correction",
-    "max_suv_bw",
-    "warnings",
-}
+SUV_KEYS = SUV_JSON_KEYS
 
 
 def _walk(root: Path) -> tuple[list[Path], list[Path]]:

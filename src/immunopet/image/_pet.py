@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["DecayCorrection", "PetAcquisition", "Sex"]
+from immunopet.errors import TimingError
+
+if TYPE_CHECKING:
+    from immunopet.image._volume import AcquisitionTiming
+
+__all__ = ["DecayCorrection", "PetAcquisition", "Sex", "decay_reference"]
 
 Sex = Literal["M", "F"]
 
@@ -80,3 +85,54 @@ class PetAcquisition:
     manufacturer: str | None = None
     date_conflict: str | None = None
     notes: tuple[str, ...] = field(default=())
+
+
+def decay_reference(
+    timing: AcquisitionTiming,
+    mode: DecayCorrection,
+    injection: datetime,
+    *,
+    source: str | None = None,
+) -> datetime | None:
+    """Instant the values are decay-corrected to, checked against the Decay Correction mode.
+
+    Parameters
+    ----------
+    timing : AcquisitionTiming
+        The volume's timing; ``timing.decay_reference`` as the reader found it.
+    mode : DecayCorrection
+        What the file says the values are corrected to.
+    injection : datetime
+        The administration instant (stands in for an ADMIN reference the file
+        could not date, e.g. a time-of-day-only injection).
+    source : str, optional
+        For messages.
+
+    Returns
+    -------
+    datetime or None
+        ``None`` for images that are not decay-corrected (``NONE``).
+
+    Raises
+    ------
+    TimingError
+        When the timing contradicts the mode (a reference with NONE; none with START).
+
+    """
+    if mode is DecayCorrection.NONE:
+        if timing.decay_reference is not None:
+            raise TimingError(
+                "Decay Correction is NONE but the image carries a decay reference time",
+                path=source,
+                field="DecayCorrection (0054,1102)",
+            )
+        return None
+    if timing.decay_reference is not None:
+        return timing.decay_reference
+    if mode is DecayCorrection.ADMIN:
+        return injection
+    raise TimingError(
+        f"Decay Correction is {mode.value} but the image has no decay reference time",
+        path=source,
+        field="SeriesDateTime (0008,0021/0031)",
+    )

@@ -74,6 +74,7 @@ from immunopet.image import (
     Quantity,
     Sex,
     Volume,
+    decay_reference,
 )
 from immunopet.io.nifti import (
     _atomic_path,
@@ -140,32 +141,6 @@ def _or_not_available(value: Any) -> Any:
     return _NOT_AVAILABLE if value is None else value
 
 
-def _decay_reference(
-    volume: Volume, acquisition: PetAcquisition, injection: datetime
-) -> datetime | None:
-    """Return the instant the values are decay-corrected to, checked against the mode."""
-    timing = volume.timing
-    assert timing is not None
-    mode = acquisition.decay_correction
-    if mode is DecayCorrection.NONE:
-        if timing.decay_reference is not None:
-            raise TimingError(
-                "Decay Correction is NONE but the image carries a decay reference time",
-                path=volume.source,
-                field="decay_correction",
-            )
-        return None
-    if mode is DecayCorrection.ADMIN:
-        return injection if timing.decay_reference is None else timing.decay_reference
-    if timing.decay_reference is None:
-        raise TimingError(
-            "Decay Correction is START but the image has no decay reference time",
-            path=volume.source,
-            field="decay_reference",
-        )
-    return timing.decay_reference
-
-
 def _sidecar(volume: Volume, acquisition: PetAcquisition) -> dict[str, Any]:
     """Return the PET-BIDS sidecar of ``volume`` (see the module docstring)."""
     source = volume.source
@@ -217,7 +192,9 @@ def _sidecar(volume: Volume, acquisition: PetAcquisition) -> dict[str, Any]:
         )
     if timing.duration_s is not None and not math.isfinite(timing.duration_s):
         raise TimingError("the frame duration is not finite", path=source, field="duration_s")
-    reference = _decay_reference(volume, acquisition, injection)
+    reference = decay_reference(
+        timing, acquisition.decay_correction, injection, source=volume.source
+    )
     time_zero = injection.replace(microsecond=0)
 
     def since_time_zero(instant: datetime, name: str) -> float:

@@ -24,7 +24,7 @@ The engine works in two steps:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,7 @@ from immunopet.image import (
     Quantity,
     Sex,
     Volume,
+    decay_reference,
 )
 from immunopet.physics import (
     decay_factor,
@@ -431,23 +432,9 @@ def _reference_and_activity(
             "the image has no acquisition timing", path=volume.source, field="AcquisitionDateTime"
         )
     mode = acquisition.decay_correction
-    if mode is DecayCorrection.NONE:
-        if timing.decay_reference is not None:
-            raise TimingError(
-                "Decay Correction is NONE but the image carries a decay reference time",
-                path=volume.source,
-                field="DecayCorrection (0054,1102)",
-            )
-        return timing.start, _decay_correct_frames(volume, inputs.half_life_s, warnings)
-    reference = timing.decay_reference
-    if mode is DecayCorrection.ADMIN and reference is None:
-        reference = inputs.injection_datetime
+    reference = decay_reference(timing, mode, inputs.injection_datetime, source=volume.source)
     if reference is None:
-        raise TimingError(
-            f"Decay Correction is {mode.value} but the decay reference time is unknown",
-            path=volume.source,
-            field="SeriesDateTime (0008,0021/0031)",
-        )
+        return timing.start, _decay_correct_frames(volume, inputs.half_life_s, warnings)
     if mode is DecayCorrection.ADMIN and reference != inputs.injection_datetime:
         warnings.append(
             "the image is decay-corrected to the administration time the file states "
@@ -462,13 +449,7 @@ def _reference_and_activity(
 
 
 def _with_reference(timing: AcquisitionTiming, reference: datetime) -> AcquisitionTiming:
-    return AcquisitionTiming(
-        start=timing.start,
-        duration_s=timing.duration_s,
-        decay_reference=reference,
-        frame_start_offsets_s=timing.frame_start_offsets_s,
-        frame_durations_s=timing.frame_durations_s,
-    )
+    return replace(timing, decay_reference=reference)
 
 
 def _decay_correct_frames(volume: Volume, half_life_s: float, warnings: list[str]) -> Volume:

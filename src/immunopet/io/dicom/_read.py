@@ -202,19 +202,22 @@ def _rescale(ds: Dataset, path: str) -> tuple[float, float]:
     return (1.0 if slope is None else slope), (0.0 if intercept is None else intercept)
 
 
-def _geometry_of(ds: Dataset, path: str) -> tuple[list[float], list[float], list[float]]:
-    position = get_floats(ds, "ImagePositionPatient", 3, path=path)
-    orientation = get_floats(ds, "ImageOrientationPatient", 6, path=path)
-    spacing = get_floats(ds, "PixelSpacing", 2, path=path)
-    for keyword, value in (
-        ("ImagePositionPatient", position),
-        ("ImageOrientationPatient", orientation),
-        ("PixelSpacing", spacing),
-    ):
+def _geometry_of(
+    ds: Dataset, path: str, *, holder: Dataset | None = None, context: str = "the image"
+) -> tuple[list[float], list[float], list[float]]:
+    """Position and orientation (from ``holder``, default ``ds``) and pixel spacing, all required."""
+    plane = ds if holder is None else holder
+    values = {
+        "ImagePositionPatient": get_floats(plane, "ImagePositionPatient", 3, path=path),
+        "ImageOrientationPatient": get_floats(plane, "ImageOrientationPatient", 6, path=path),
+        "PixelSpacing": get_floats(ds, "PixelSpacing", 2, path=path),
+    }
+    for keyword, value in values.items():
         if value is None:
             raise GeometryError(
-                "missing: the image has no patient geometry", path=path, field=field_name(keyword)
+                f"missing: {context} has no patient geometry", path=path, field=field_name(keyword)
             )
+    position, orientation, spacing = values.values()
     assert position is not None
     assert orientation is not None
     assert spacing is not None
@@ -439,26 +442,16 @@ def _nm_tomo(path: str, ds: Dataset, notes: list[str]) -> Scan:
         )
     detector = (ds.get("DetectorInformationSequence") or [None])[0]
     holder = detector if detector is not None and "ImagePositionPatient" in detector else ds
-    position = get_floats(holder, "ImagePositionPatient", 3, path=path)
-    orientation = get_floats(holder, "ImageOrientationPatient", 6, path=path)
-    spacing = get_floats(ds, "PixelSpacing", 2, path=path)
+    position, orientation, spacing = _geometry_of(
+        ds, path, holder=holder, context="the SPECT tomogram"
+    )
     step = get_float(ds, "SpacingBetweenSlices", path=path) or get_float(
         ds, "SliceThickness", path=path
     )
-    for keyword, value in (
-        ("ImagePositionPatient", position),
-        ("ImageOrientationPatient", orientation),
-        ("PixelSpacing", spacing),
-        ("SpacingBetweenSlices", step),
-    ):
-        if value is None:
-            raise GeometryError(
-                "missing in the SPECT tomogram", path=path, field=field_name(keyword)
-            )
-    assert position is not None
-    assert orientation is not None
-    assert spacing is not None
-    assert step is not None
+    if step is None:
+        raise GeometryError(
+            "missing in the SPECT tomogram", path=path, field=field_name("SpacingBetweenSlices")
+        )
     pixels = _decoded_pixels(path)
     normal = np.cross(orientation[:3], orientation[3:])
     positions = [np.asarray(position) + k * step * normal for k in range(pixels.shape[0])]
