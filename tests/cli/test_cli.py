@@ -170,3 +170,26 @@ def test_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert str(broken) in result.stderr
+
+
+def test_dicom_and_its_pet_bids_export_give_the_same_suv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from immunopet.io import load_scan, write_pet_bids
+
+    example = example_path(capsys)
+    scan = load_scan(example)
+    assert scan.acquisition is not None
+    nifti = tmp_path / "sub-01_ses-d4_pet.nii.gz"
+    write_pet_bids(scan.volume, scan.acquisition, nifti)
+    from_dicom = run_json(capsys, "suv", example, "--json")
+    from_bids = run_json(capsys, "suv", str(nifti), "--json")
+    for key in (
+        "suv_bw_factor",
+        "suv_lbm_james_factor",
+        "suv_lbm_janmahasatian_factor",
+        "suv_bsa_factor",
+        "decayed_dose_bq",
+        "max_suv_bw",
+    ):
+        assert from_bids[key] == pytest.approx(from_dicom[key], rel=1e-6), key
