@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, signal
 
 from immunopet.data import read_toml
 from immunopet.errors import InputError
@@ -216,6 +215,8 @@ def _correlate(
     data: npt.NDArray[np.float64], kernel: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """Correlate ``data`` with an odd-sized ``kernel``, zero outside ``data``; same shape."""
+    from scipy import ndimage, signal  # imported on first use: keeps the CLI's start-up light
+
     if kernel.size < _FFT_MIN_KERNEL_VOXELS:
         result = ndimage.correlate(data, kernel, mode="constant", cval=0.0)
     else:
