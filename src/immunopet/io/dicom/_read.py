@@ -318,6 +318,25 @@ def _build_scan(
     return Scan(volume, modality, acquisition, uid, tuple(files), tuple(dict.fromkeys(notes)))
 
 
+def _read_slice_into(header: _Header, out: npt.NDArray[np.float32]) -> None:
+    """Read one single-frame file's pixels into ``out`` (shape (rows, columns)), rescaled."""
+    rows, columns = out.shape
+    slope, intercept = _rescale(header.ds, header.path)
+    raw = _native_pixels(header, rows, columns)
+    if raw is None:
+        decoded = _decoded_pixels(header.path)
+        if decoded.shape != (1, rows, columns):
+            raise InputError(
+                f"decoded pixel data has shape {decoded.shape[1:]}, Rows × Columns is {(rows, columns)}",
+                path=header.path,
+                field=field_name("PixelData"),
+            )
+        raw = decoded[0]
+    np.multiply(raw, slope, out=out, casting="unsafe")
+    if intercept:
+        out += intercept
+
+
 def _classic_series(headers: list[_Header], notes: list[str]) -> Scan:
     source = _source_of(headers)
     first = headers[0].ds
@@ -334,20 +353,7 @@ def _classic_series(headers: list[_Header], notes: list[str]) -> Scan:
     rows, columns = int(first.Rows), int(first.Columns)
     array = np.empty((len(ordered), rows, columns), dtype=np.float32)
     for index, header in enumerate(ordered):
-        slope, intercept = _rescale(header.ds, header.path)
-        raw = _native_pixels(header, rows, columns)
-        if raw is None:
-            decoded = _decoded_pixels(header.path)
-            if decoded.shape != (1, rows, columns):
-                raise InputError(
-                    f"decoded pixel data has shape {decoded.shape[1:]}, Rows × Columns is {(rows, columns)}",
-                    path=header.path,
-                    field=field_name("PixelData"),
-                )
-            raw = decoded[0]
-        np.multiply(raw, slope, out=array[index], casting="unsafe")
-        if intercept:
-            array[index] += intercept
+        _read_slice_into(header, array[index])
     return _build_scan(
         modality, [h.ds for h in ordered], array, affine, [h.path for h in ordered], source, notes
     )
