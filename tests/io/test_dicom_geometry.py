@@ -187,3 +187,13 @@ def test_spect_tomogram_frames_are_slices_along_the_normal(tmp_path: Path) -> No
     assert np.allclose(scan.volume.affine, expected)
     assert [float(scan.volume.array[k].mean()) for k in range(4)] == [1.0, 2.0, 3.0, 4.0]
     assert scan.volume.quantity is Quantity.COUNTS
+
+
+def test_copies_of_the_same_image_are_read_once(write_pet: PetWriter, tmp_path: Path) -> None:
+    folder = write_pet(values=ramp((6, 8, 8)))
+    doubled = tmp_path / "doubled"
+    shutil.copytree(folder, doubled / "a")
+    shutil.copytree(folder, doubled / "b")
+    scan = load_scan(doubled)
+    assert scan.volume.shape == (6, 8, 8)
+    assert any("6 file(s) repeat an image" in w for w in scan.warnings)

@@ -578,7 +578,7 @@ def read_dicom(path: str | os.PathLike[str]) -> list[Scan]:
                 notes.append(f"{len(problems)} unreadable file(s) skipped: {problems[0]}")
             if not headers:
                 raise InputError(f"no readable DICOM files ({problems[0]})", path=target)
-            headers = [h for h in headers if _is_image(h)]
+            headers = _unique_instances([h for h in headers if _is_image(h)], notes)
             if not headers:
                 raise UnsupportedInputError("no PT, NM or CT images found", path=target)
         elif target.is_file():
@@ -593,6 +593,24 @@ def read_dicom(path: str | os.PathLike[str]) -> list[Scan]:
             for s in scans
         ]
     return scans
+
+
+def _unique_instances(headers: list[_Header], notes: list[str]) -> list[_Header]:
+    """Keep the first file of each SOP Instance UID (exports often hold copies of an image)."""
+    seen: dict[str, str] = {}
+    unique = []
+    for header in headers:
+        uid = get_str(header.ds, "SOPInstanceUID")
+        if uid is not None and uid in seen:
+            continue
+        if uid is not None:
+            seen[uid] = header.path
+        unique.append(header)
+    if len(unique) < len(headers):
+        notes.append(
+            f"{len(headers) - len(unique)} file(s) repeat an image already read (same SOP Instance UID): ignored"
+        )
+    return unique
 
 
 def _is_image(header: _Header) -> bool:
