@@ -7,6 +7,7 @@ from ICRP-107 half-lives (conftest.HALF_LIFE_S), not by the engine.
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from immunopet.errors import TimingError
+from immunopet.errors import InputError, TimingError
 from immunopet.image import DecayCorrection
 from immunopet.io import load_scan
 from immunopet.quant import SuvFactors, resolve_suv_inputs, standardize
@@ -257,7 +258,7 @@ def test_series_time_after_acquisition_without_clues_is_refused(write_pet: PetWr
         del ds.DecayFactor
 
     folder = write_pet(values=1.0, mutate=no_clue)
-    with pytest.raises(TimingError, match="Series Time"):
+    with pytest.raises(TimingError, match="Series Date/Time is after the acquisition"):
         suv(folder)
 
 
@@ -270,3 +271,106 @@ def test_residual_activity_is_subtracted_after_decaying_back(write_pet: PetWrite
     net = ACTIVITY - residual / remaining(nuclide, 1800.0)
     assert factors.net_injected_activity_bq == pytest.approx(net, rel=1e-9)
     assert factors.decayed_dose_bq == pytest.approx(net * 0.684633, rel=2e-6)
+
+
+def test_malformed_injection_datetime_is_a_clear_error(write_pet: PetWriter) -> None:
+    def malformed(ds: Dataset, _: int) -> None:
+        item = ds.RadiopharmaceuticalInformationSequence[0]
+        item.RadiopharmaceuticalStartDateTime = "2026-03-02 09:00"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns on the invalid DT this test writes
+        folder = write_pet(values=1.0, mutate=malformed)
+    with pytest.raises(InputError, match="RadiopharmaceuticalStartDateTime") as info:
+        load_scan(folder)
+    assert str(folder) in info.value.one_line()
+
+
+def test_injection_in_utc_is_converted_to_the_site_time(write_pet: PetWriter) -> None:
+    # Injection written in UTC (08:00+0000) at a site on UTC+1: local 09:00, 96 h before the scan.
+    def utc(ds: Dataset, _: int) -> None:
+        ds.RadiopharmaceuticalInformationSequence[
+            0
+        ].RadiopharmaceuticalStartDateTime = "20260302080000+0000"
+        ds.TimezoneOffsetFromUTC = "+0100"
+
+    folder = write_pet(values=uniform_suv1("Zr-89", 4 * 86400.0), mutate=utc)
+    factors, max_suv, _ = suv(folder)
+    assert factors.inputs.injection_datetime == INJECTION
+    assert max_suv == pytest.approx(1.0, abs=1e-4)
+
+
+def test_acquisition_datetime_with_offset_is_read(write_pet: PetWriter) -> None:
+    def offset(ds: Dataset, _: int) -> None:
+        ds.AcquisitionDateTime = ds.AcquisitionDate + ds.AcquisitionTime + "+0100"
+
+    folder = write_pet(values=uniform_suv1("Zr-89", 4 * 86400.0), mutate=offset)
+    _, max_suv, warnings = suv(folder)
+    assert max_suv == pytest.approx(1.0, abs=1e-4)
+    assert any("UTC offset +0100" in w for w in warnings)
+
+
+def test_time_only_acquisition_before_midnight_with_series_dated_after(
+    write_pet: PetWriter,
+) -> None:
+    # Reprocessed series stamped 00:05 the next day; the acquisition ran at 23:50 (time only).
+    nuclide = "F-18"
+    scan = datetime(2026, 3, 2, 23, 50)
+
+    def reprocessed(ds: Dataset, _: int) -> None:
+        ds.SeriesDate, ds.SeriesTime = "20260303", "000500"
+        del ds.AcquisitionDate
+
+    folder = write_pet(
+        values=uniform_suv1(nuclide, 3600.0),
+        nuclide=nuclide,
+        injection=scan - timedelta(hours=1),
+        scan=scan,
+        mutate=reprocessed,
+    )
+    factors, max_suv, _ = suv(folder)
+    assert abs((factors.reference_datetime - scan).total_seconds()) < 1.0
+    assert max_suv == pytest.approx(1.0, abs=1e-3)
+
+
+def test_not_decay_corrected_slice_without_time_is_refused(write_pet: PetWriter) -> None:
+    def drop_one(ds: Dataset, index: int) -> None:
+        if index == 4:
+            del ds.AcquisitionDate
+            del ds.AcquisitionTime
+
+    folder = write_pet(
+        values=1.0, nuclide="F-18", decay_correction=DecayCorrection.NONE, mutate=drop_one
+    )
+    with pytest.raises(TimingError, match="no acquisition time") as info:
+        load_scan(folder)
+    assert "IMG" in info.value.one_line()  # names the slice's file
+
+
+def test_slices_a_day_apart_are_refused(write_pet: PetWriter) -> None:
+    def wrong_date(ds: Dataset, index: int) -> None:
+        if index >= 3:
+            ds.AcquisitionDate = "20260307"
+
+    folder = write_pet(values=1.0, decay_correction=DecayCorrection.NONE, mutate=wrong_date)
+    with pytest.raises(TimingError, match="dates are inconsistent"):
+        load_scan(folder)
+
+
+def test_absurd_header_half_life_gives_no_traceback(write_pet: PetWriter) -> None:
+    def absurd(ds: Dataset, _: int) -> None:
+        ds.RadiopharmaceuticalInformationSequence[0].RadionuclideHalfLife = "1e30"
+
+    folder = write_pet(values=uniform_suv1("Zr-89", 4 * 86400.0), mutate=absurd)
+    _, max_suv, warnings = suv(folder)
+    assert max_suv == pytest.approx(1.0, abs=1e-4)
+    assert any("ICRP-107 is used" in w for w in warnings)
+
+
+def test_slices_disagreeing_on_decay_correction_are_refused(write_pet: PetWriter) -> None:
+    def mixed(ds: Dataset, index: int) -> None:
+        if index % 2:
+            ds.DecayCorrection = "ADMIN"
+
+    with pytest.raises(InputError, match="slices disagree"):
+        load_scan(write_pet(values=1.0, mutate=mixed))

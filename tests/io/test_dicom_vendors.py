@@ -7,6 +7,7 @@ Units GML); DICOM PS3.3 C.8.9.4 Decay Factor.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,16 @@ def max_suv(folder: Path, **overrides: Any) -> float:
     inputs, _ = resolve_suv_inputs(scan.acquisition, scan.volume.timing.start, **overrides)
     activity, factors = standardize(scan.volume, scan.acquisition, inputs)
     return float(activity.array.max()) * factors.suv_bw_factor
+
+
+def max_activity(folder: Path, **overrides: Any) -> float:
+    """Largest Bq/mL after the engine's standardisation (at the scan's reference instant)."""
+    scan = load_scan(folder)
+    assert scan.acquisition is not None
+    assert scan.volume.timing is not None
+    inputs, _ = resolve_suv_inputs(scan.acquisition, scan.volume.timing.start, **overrides)
+    activity, _ = standardize(scan.volume, scan.acquisition, inputs)
+    return float(activity.array.max())
 
 
 def _philips(ds: Dataset, element: int, value: float) -> None:
@@ -69,6 +80,10 @@ def test_philips_counts_with_suv_factor_only(write_pet: PetWriter) -> None:
     assert scan.volume.quantity is Quantity.SUV_BW
     assert float(scan.volume.array.max()) == pytest.approx(1.0, rel=1e-5)
     assert max_suv(folder) == pytest.approx(1.0, abs=1e-4)
+    # The Bq/mL recovered from the scanner's SUV is the phantom's, computed by hand …
+    assert max_activity(folder) == pytest.approx(SUV1, rel=1e-5)
+    # … so another weight rescales the SUV, as it would for Bq/mL data.
+    assert max_suv(folder, weight_kg=84.0) == pytest.approx(84.0 / 70.0, rel=1e-4)
 
 
 def test_units_gml_are_vendor_suv(write_pet: PetWriter) -> None:
@@ -80,6 +95,19 @@ def test_units_gml_are_vendor_suv(write_pet: PetWriter) -> None:
     scan = load_scan(folder)
     assert scan.volume.quantity is Quantity.SUV_BW
     assert max_suv(folder) == pytest.approx(1.0, abs=1e-4)
+    assert max_activity(folder) == pytest.approx(SUV1, rel=1e-5)
+    assert max_suv(folder, weight_kg=84.0) == pytest.approx(84.0 / 70.0, rel=1e-4)
+
+
+def test_units_gml_with_time_only_injection_uses_the_given_date(write_pet: PetWriter) -> None:
+    def gml_time_only(ds: Dataset, _: int) -> None:
+        ds.Units = "GML"
+        ds.RescaleSlope = f"{float(ds.RescaleSlope) / SUV1:.10g}"
+        del ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartDateTime
+
+    folder = write_pet(values=SUV1, mutate=gml_time_only)
+    injection = datetime(2026, 3, 2, 9, 0)
+    assert max_activity(folder, injection_datetime=injection) == pytest.approx(SUV1, rel=1e-5)
 
 
 def test_units_gml_without_weight_is_refused(write_pet: PetWriter) -> None:
@@ -121,7 +149,7 @@ def test_per_slice_rescale_slope_is_applied(write_pet: PetWriter) -> None:
 
 def test_decay_factor_disagreeing_with_series_time_is_reported(write_pet: PetWriter) -> None:
     def wrong_factor(ds: Dataset, _: int) -> None:
-        ds.DecayFactor = f"{float(ds.DecayFactor) * 1.5:.10g}"
+        ds.DecayFactor = f"{float(ds.DecayFactor) * 1.01:.10g}"  # 68 min for Zr-89
 
     folder = write_pet(values=SUV1, mutate=wrong_factor)
     scan = load_scan(folder)
@@ -158,3 +186,53 @@ def test_nuclide_from_half_life_only_when_unique(write_pet: PetWriter) -> None:
     assert scan.volume.timing is not None
     with pytest.raises(InputError, match="--nuclide"):
         resolve_suv_inputs(scan.acquisition, scan.volume.timing.start)
+
+
+def test_units_gml_of_lean_body_mass_is_refused(write_pet: PetWriter) -> None:
+    def gml_lbm(ds: Dataset, _: int) -> None:
+        ds.Units = "GML"
+        ds.SUVType = "LBM"
+
+    from immunopet.errors import UnsupportedInputError
+
+    with pytest.raises(UnsupportedInputError, match="SUV Type LBM"):
+        load_scan(write_pet(values=SUV1, mutate=gml_lbm))
+
+
+def test_spect_in_bq_per_ml_must_state_its_decay_correction(tmp_path: Path) -> None:
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from immunopet.image import DecayCorrection
+
+    ds = Dataset()
+    ds.file_meta = Dataset()
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.20"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        ds.file_meta.MediaStorageSOPClassUID,
+        ds.file_meta.MediaStorageSOPInstanceUID,
+    )
+    ds.Modality, ds.Units = "NM", "BQML"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.SeriesDate, ds.SeriesTime = "20260306", "090000"
+    ds.NumberOfFrames, ds.Rows, ds.Columns = 3, 4, 4
+    ds.PixelSpacing, ds.SpacingBetweenSlices = [4.8, 4.8], "4.8"
+    detector = Dataset()
+    detector.ImagePositionPatient, detector.ImageOrientationPatient = [0, 0, 0], [1, 0, 0, 0, 1, 0]
+    ds.DetectorInformationSequence = Sequence([detector])
+    rotation = Dataset()
+    rotation.ActualFrameDuration, rotation.NumberOfFramesInRotation = 20000, 60  # 20 min
+    ds.RotationInformationSequence = Sequence([rotation])
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit, ds.PixelRepresentation = 15, 0
+    ds.PixelData = np.ones((3, 4, 4), np.uint16).tobytes()
+    path = tmp_path / "spect.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(InputError, match="--decay-correction"):
+        load_scan(path)
+    scan = load_scan(path, decay_correction=DecayCorrection.NONE)
+    assert scan.volume.timing is not None
+    assert scan.volume.timing.duration_s == pytest.approx(1200.0)  # 60 projections × 20 s

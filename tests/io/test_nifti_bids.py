@@ -59,8 +59,13 @@ def _timing(mode: DecayCorrection) -> AcquisitionTiming:
         return AcquisitionTiming(SCAN, 600.0, decay_reference=SCAN)
     if mode is DecayCorrection.ADMIN:
         return AcquisitionTiming(SCAN, 600.0, decay_reference=INJECTION)
-    offsets = tuple(120.0 * index for index in range(SHAPE[0]))
-    return AcquisitionTiming(SCAN, 120.0, decay_reference=None, frame_start_offsets_s=offsets)
+    # Bed positions of different lengths (120, 180, 300 s, …) back to back: both the per-slice
+    # starts and the per-slice durations must survive the round trip.
+    durations = tuple(60.0 * (2 + index % 3) for index in range(SHAPE[0]))
+    offsets = tuple(float(sum(durations[:index])) for index in range(SHAPE[0]))
+    return AcquisitionTiming(
+        SCAN, None, decay_reference=None, frame_start_offsets_s=offsets, frame_durations_s=durations
+    )
 
 
 def _suv(volume: Volume, acquisition: PetAcquisition) -> dict[str, float | None]:

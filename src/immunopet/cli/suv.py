@@ -9,7 +9,7 @@ import numpy as np
 
 from immunopet.cli._common import iso_datetime, non_negative_float, positive_float, print_json
 from immunopet.errors import InputError
-from immunopet.image import Quantity
+from immunopet.image import DecayCorrection, Quantity
 from immunopet.io import load_scan
 from immunopet.quant import resolve_suv_inputs, standardize
 from immunopet.units import S_PER_HOUR
@@ -58,6 +58,11 @@ def add_parser(subparsers: Any) -> None:
         help="for %%ID/g (default 1.0 g/mL)",
     )
     parser.add_argument(
+        "--decay-correction",
+        choices=[mode.value for mode in DecayCorrection],
+        help="what the values are decay-corrected to, where the DICOM files do not say",
+    )
+    parser.add_argument(
         "--series", metavar="UID", help="series to use when the folder holds several"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -66,13 +71,20 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print the SUV factors."""
-    scan = load_scan(args.path, series_uid=args.series)
+    mode = None if args.decay_correction is None else DecayCorrection(args.decay_correction)
+    scan = load_scan(args.path, series_uid=args.series, decay_correction=mode)
     source = scan.volume.source or args.path
-    if scan.acquisition is None or scan.volume.timing is None:
+    if scan.acquisition is None:
         raise InputError(
             f"a {scan.modality} image has no administration data: SUV needs a PET or SPECT scan",
             path=source,
             field="Modality",
+        )
+    if scan.volume.timing is None:
+        raise InputError(
+            "the scan has no date and time (Series and Acquisition Date/Time are missing)",
+            path=source,
+            field="SeriesDate/SeriesTime (0008,0021/0031)",
         )
     inputs, warnings = resolve_suv_inputs(
         scan.acquisition,

@@ -38,7 +38,8 @@ Extensions (BIDS allows additional keys in a sidecar):
 * ``ImmunopetSliceFrameStartOffsets``: for an image that is not decay-corrected,
   the frame start of each slice (bed position), s after the scan start
   (:attr:`~immunopet.image.AcquisitionTiming.frame_start_offsets_s`); written only
-  when set. ``FrameTimesStart`` is per volume, not per slice, so it cannot hold them.
+  when set. ``ImmunopetSliceFrameDurations`` likewise, when bed positions differ in
+  duration (:attr:`~immunopet.image.AcquisitionTiming.frame_durations_s`). ``FrameTimesStart`` is per volume, not per slice, so it cannot hold them.
 
 Reading
 -------
@@ -183,13 +184,17 @@ def _sidecar(volume: Volume, acquisition: PetAcquisition) -> dict[str, Any]:
         )
     weight_kg = _positive_or_none(acquisition.patient_weight_kg, "patient_weight_kg", source)
     height_cm = _positive_or_none(acquisition.patient_height_cm, "patient_height_cm", source)
-    offsets = [float(t) for t in timing.frame_start_offsets_s]
-    if offsets and len(offsets) != volume.shape[0]:
-        raise TimingError(
-            f"{len(offsets)} frame start times for {volume.shape[0]} slices",
-            path=source,
-            field="frame_start_offsets_s",
-        )
+    per_slice = {
+        "ImmunopetSliceFrameStartOffsets": [float(t) for t in timing.frame_start_offsets_s],
+        "ImmunopetSliceFrameDurations": [float(t) for t in timing.frame_durations_s],
+    }
+    for key, values in per_slice.items():
+        if values and len(values) != volume.shape[0]:
+            raise TimingError(
+                f"{len(values)} per-slice values for {volume.shape[0]} slices",
+                path=source,
+                field=key,
+            )
     if timing.duration_s is not None and not math.isfinite(timing.duration_s):
         raise TimingError("the frame duration is not finite", path=source, field="duration_s")
     reference = decay_reference(
@@ -251,8 +256,7 @@ def _sidecar(volume: Volume, acquisition: PetAcquisition) -> dict[str, Any]:
         "ImmunopetInjectionDateTime": injection.isoformat(),
         "ImmunopetScanStartDateTime": timing.start.isoformat(),
     }
-    if offsets:
-        sidecar["ImmunopetSliceFrameStartOffsets"] = offsets
+    sidecar.update({key: values for key, values in per_slice.items() if values})
     return sidecar
 
 
@@ -602,20 +606,21 @@ def read_pet_bids(nifti_path: str | os.PathLike[str]) -> tuple[Volume, PetAcquis
         height_cm *= sidecar.unit_scale("BodyHeightUnits", {"cm": 1.0})
 
     volume = read_nifti(nifti, quantity=Quantity.ACTIVITY_CONCENTRATION)
-    offsets: tuple[float, ...] = ()
-    if sidecar.has("ImmunopetSliceFrameStartOffsets"):
-        offsets = tuple(sidecar.numbers("ImmunopetSliceFrameStartOffsets"))
-        if len(offsets) != volume.shape[0]:
+    per_slice: dict[str, tuple[float, ...]] = {}
+    for key in ("ImmunopetSliceFrameStartOffsets", "ImmunopetSliceFrameDurations"):
+        per_slice[key] = tuple(sidecar.numbers(key)) if sidecar.has(key) else ()
+        if per_slice[key] and len(per_slice[key]) != volume.shape[0]:
             raise InputError(
-                f"{len(offsets)} slice frame start times for an image of {volume.shape[0]} slices",
+                f"{len(per_slice[key])} per-slice values for an image of {volume.shape[0]} slices",
                 path=path,
-                field="ImmunopetSliceFrameStartOffsets",
+                field=key,
             )
     timing = AcquisitionTiming(
         start=at(frame_starts_s[0]),
         duration_s=duration_s,
         decay_reference=decay_reference,
-        frame_start_offsets_s=offsets,
+        frame_start_offsets_s=per_slice["ImmunopetSliceFrameStartOffsets"],
+        frame_durations_s=per_slice["ImmunopetSliceFrameDurations"],
     )
     acquisition = PetAcquisition(
         nuclide=nuclide,

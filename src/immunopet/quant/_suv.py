@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from immunopet.data import read_toml
 from immunopet.errors import InputError, TimingError
 from immunopet.image import (
     AcquisitionTiming,
@@ -48,7 +49,7 @@ from immunopet.physics import (
     seconds_between,
 )
 from immunopet.quant._body_size import bsa_dubois_m2, lbm_james_kg, lbm_janmahasatian_kg
-from immunopet.units import CM2_PER_M2, G_PER_KG, S_PER_DAY, S_PER_HOUR
+from immunopet.units import CM2_PER_M2, G_PER_KG, S_PER_HOUR
 
 __all__ = ["SuvFactors", "SuvInputs", "resolve_suv_inputs", "standardize"]
 
@@ -227,11 +228,12 @@ def _injection_from_time_of_day(
     assert time_of_day is not None
     hint = "pass --injection-datetime YYYY-MM-DDTHH:MM:SS"
     field_name = "RadiopharmaceuticalStartTime (0018,1072)"
-    if half_life_s > S_PER_DAY:
+    limit_s = float(read_toml("physics.toml")["time_of_day_injection"]["max_half_life_s"])
+    if half_life_s > limit_s:
         raise TimingError(
             f"the file stores only the time of day of injection ({time_of_day.isoformat()}) and "
-            f"{acquisition.nuclide} (half-life {half_life_s / S_PER_HOUR:.2f} h) is usually imaged "
-            "days after injection, so the injection date cannot be inferred",
+            f"{acquisition.nuclide} (half-life {half_life_s / S_PER_HOUR:.3g} h) may be imaged on a "
+            "later day, so the injection date cannot be inferred",
             path=source,
             field=field_name,
             hint=hint,
@@ -318,8 +320,6 @@ residual_activity_bq, residual_datetime, tissue_density_g_per_ml : optional
         )
     nuc = nuclide(name)
     if acquisition.header_half_life_s is not None:
-        from immunopet.data import read_toml
-
         tolerance = float(read_toml("physics.toml")["header_half_life"]["relative_tolerance"])
         if abs(acquisition.header_half_life_s / nuc.half_life_s - 1.0) > tolerance:
             warnings.append(
@@ -362,6 +362,25 @@ residual_activity_bq, residual_datetime, tissue_density_g_per_ml : optional
         raise InputError(
             f"residual activity must be >= 0 Bq, got {residual!r}", field="residual_activity_bq"
         )
+    if residual and residual_datetime is None:
+        warnings.append("residual activity taken as measured at injection (no --residual-datetime)")
+    if residual_datetime is not None and not residual:
+        warnings.append("--residual-datetime given without a residual activity: ignored")
+        residual_datetime = None
+    if residual_datetime is not None and seconds_between(injection, residual_datetime) < 0.0:
+        raise TimingError(
+            f"the residual was measured ({residual_datetime.isoformat()}) before the injection "
+            f"({injection.isoformat()})",
+            path=source,
+            field="residual_datetime",
+        )
+    limits = read_toml("physics.toml")["plausibility"]
+    if activity < float(limits["min_injected_activity_bq"]):
+        warnings.append(
+            f"injected activity {activity:.6g} Bq is implausibly small: check its unit (Bq, not MBq)"
+        )
+    if weight > float(limits["max_weight_kg"]):
+        warnings.append(f"weight {weight:g} kg is implausibly large: check its unit (kg, not lb)")
     density = 1.0 if tissue_density_g_per_ml is None else tissue_density_g_per_ml
     density = _positive(density, "tissue_density_g_per_ml", source, "pass a positive density")
     inputs = SuvInputs(
@@ -378,18 +397,25 @@ residual_activity_bq, residual_datetime, tissue_density_g_per_ml : optional
     return inputs, warnings
 
 
-def _factors(inputs: SuvInputs, reference: datetime, warnings: list[str]) -> SuvFactors:
+def _factors(
+    inputs: SuvInputs, reference: datetime, warnings: list[str], source: str | None
+) -> SuvFactors:
     half_life_s = inputs.half_life_s
-    uptake_s = seconds_between(inputs.injection_datetime, reference)
-    if uptake_s < 0.0:
-        raise TimingError(
-            f"the injection ({inputs.injection_datetime.isoformat()}) is after the image's "
-            f"reference time ({reference.isoformat()})",
-            field="injection_datetime",
-            hint="check --injection-datetime and the scan's dates",
-        )
-    net = inputs.net_injected_activity_bq()
-    decayed = net * decay_factor(half_life_s, uptake_s)
+    try:
+        uptake_s = seconds_between(inputs.injection_datetime, reference)
+        if uptake_s < 0.0:
+            raise TimingError(
+                f"the injection ({inputs.injection_datetime.isoformat()}) is after the image's "
+                f"reference time ({reference.isoformat()})",
+                field="injection_datetime",
+                hint="check --injection-datetime and the scan's dates",
+            )
+        net = inputs.net_injected_activity_bq()
+        decayed = net * decay_factor(half_life_s, uptake_s)
+    except InputError as exc:
+        if exc.path is not None or source is None:
+            raise
+        raise type(exc)(exc.message, path=source, field=exc.field, hint=exc.hint) from exc
     weight_g = inputs.weight_kg * G_PER_KG
     lbm_j = lbm_m = bsa = None
     if inputs.height_cm is not None and inputs.sex is not None:
@@ -539,7 +565,7 @@ def standardize(
     """
     warnings: list[str] = []
     if volume.quantity is Quantity.SUV_BW:
-        volume = _activity_from_vendor_suv(volume, acquisition, warnings)
+        volume = _activity_from_vendor_suv(volume, acquisition, inputs, warnings)
     elif volume.quantity is not Quantity.ACTIVITY_CONCENTRATION:
         raise InputError(
             f"SUV needs an activity-concentration image, got {volume.quantity.value} ({volume.unit})",
@@ -548,25 +574,49 @@ def standardize(
             hint="counts need a calibration to Bq/mL first",
         )
     reference, activity = _reference_and_activity(volume, acquisition, inputs, warnings)
-    return activity, _factors(inputs, reference, warnings)
+    factors = _factors(inputs, reference, warnings, volume.source)
+    max_suv = (
+        float(np.nanmax(activity.array)) * factors.suv_bw_factor if activity.array.size else 0.0
+    )
+    if max_suv > float(read_toml("physics.toml")["plausibility"]["max_suv"]):
+        factors = replace(
+            factors,
+            warnings=(
+                *factors.warnings,
+                f"maximum SUVbw {max_suv:.4g} is implausible: check the injected activity and weight units",
+            ),
+        )
+    return activity, factors
 
 
 def _activity_from_vendor_suv(
-    volume: Volume, acquisition: PetAcquisition, warnings: list[str]
+    volume: Volume, acquisition: PetAcquisition, inputs: SuvInputs, warnings: list[str]
 ) -> Volume:
-    """Undo a vendor's SUVbw with the weight and dose the file states."""
+    """Undo a vendor's SUVbw with the weight and dose the file states.
+
+    The scanner's weight and dose are the file's own; facts the file lacks
+    (nuclide, injection date) come from the user's inputs, the best knowledge there is.
+    """
     timing = volume.timing
     if timing is None:
         raise TimingError("the image has no acquisition timing", path=volume.source)
     try:
-        stated, _ = resolve_suv_inputs(acquisition, timing.start, source=volume.source)
+        stated, _ = resolve_suv_inputs(
+            acquisition,
+            timing.start,
+            source=volume.source,
+            nuclide_name=None if acquisition.nuclide else inputs.nuclide,
+            injection_datetime=None
+            if acquisition.injection_datetime
+            else inputs.injection_datetime,
+        )
         reference, _ = _reference_and_activity(
             volume.with_array(volume.array, Quantity.ACTIVITY_CONCENTRATION),
             acquisition,
             stated,
             [],
         )
-        stated_factors = _factors(stated, reference, [])
+        stated_factors = _factors(stated, reference, [], volume.source)
     except InputError as exc:
         raise InputError(
             "the values are SUVbw as stored by the scanner and the file lacks what is needed to "

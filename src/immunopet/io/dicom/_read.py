@@ -29,7 +29,7 @@ from pydicom.uid import (
 )
 
 from immunopet.errors import GeometryError, InputError, UnsupportedInputError
-from immunopet.image import AcquisitionTiming, Quantity, Volume
+from immunopet.image import AcquisitionTiming, DecayCorrection, Quantity, Volume
 from immunopet.io._scan import Scan
 from immunopet.io.dicom._geometry import stack_affine
 from immunopet.io.dicom._pet import pet_facts, scan_start
@@ -44,6 +44,16 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 _PREAMBLE_BYTES = 128
 _MAGIC = b"DICM"
 _NM_TOMO_TYPES = {"RECON TOMO", "RECON GATED TOMO"}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user tells the reader that the files do not (or do wrongly).
+
+    ``decay_correction``: what PET/SPECT values are decay-corrected to.
+    """
+
+    decay_correction: DecayCorrection | None = None
 
 
 @dataclass
@@ -289,13 +299,14 @@ def _build_scan(
     files: Sequence[str],
     source: str,
     notes: list[str],
+    options: ReadOptions,
 ) -> Scan:
     first = headers[0]
     acquisition = None
     if modality == "CT":
         quantity, timing = Quantity.HOUNSFIELD, _timing_for_ct(first)
     else:
-        facts = pet_facts(headers, modality, source)
+        facts = pet_facts(headers, modality, source, decay_correction=options.decay_correction)
         quantity, timing, acquisition = facts.quantity, facts.timing, facts.acquisition
         if facts.value_scale is not None:
             array *= facts.value_scale.astype(np.float32)[:, None, None]
@@ -337,7 +348,7 @@ def _read_slice_into(header: _Header, out: npt.NDArray[np.float32]) -> None:
         out += intercept
 
 
-def _classic_series(headers: list[_Header], notes: list[str]) -> Scan:
+def _classic_series(headers: list[_Header], notes: list[str], options: ReadOptions) -> Scan:
     source = _source_of(headers)
     first = headers[0].ds
     modality = _modality(first, headers[0].path)
@@ -355,7 +366,14 @@ def _classic_series(headers: list[_Header], notes: list[str]) -> Scan:
     for index, header in enumerate(ordered):
         _read_slice_into(header, array[index])
     return _build_scan(
-        modality, [h.ds for h in ordered], array, affine, [h.path for h in ordered], source, notes
+        modality,
+        [h.ds for h in ordered],
+        array,
+        affine,
+        [h.path for h in ordered],
+        source,
+        notes,
+        options,
     )
 
 
@@ -367,8 +385,17 @@ def _functional_group(ds: Dataset, frame: Dataset | None, sequence: str) -> Data
     return None
 
 
-def _enhanced(path: str, ds: Dataset, modality: str, notes: list[str]) -> Scan:
-    """Enhanced multi-frame CT/PET: geometry and rescale from the functional groups."""
+def _enhanced(
+    path: str, ds: Dataset, modality: str, notes: list[str], options: ReadOptions
+) -> Scan:
+    """Enhanced multi-frame CT: geometry and rescale from the functional groups."""
+    if modality != "CT":
+        raise UnsupportedInputError(
+            f"Enhanced {modality} (multi-frame functional groups) is not read yet: only Enhanced CT is",
+            path=path,
+            field="SOPClassUID",
+            hint="export the series as classic PET Image Storage",
+        )
     frames = list(ds.get("PerFrameFunctionalGroupsSequence") or [])
     positions, slopes, intercepts = [], [], []
     orientation = spacing = None
@@ -418,14 +445,7 @@ def _enhanced(path: str, ds: Dataset, modality: str, notes: list[str]) -> Scan:
     array = pixels[order].astype(np.float32)
     array *= np.asarray(slopes, dtype=np.float32)[order][:, None, None]
     array += np.asarray(intercepts, dtype=np.float32)[order][:, None, None]
-    if modality != "CT":
-        raise UnsupportedInputError(
-            "Enhanced PET is read for geometry only so far; its timing is not yet supported",
-            path=path,
-            field="SOPClassUID",
-            hint="export the series as classic PET Image Storage",
-        )
-    return _build_scan(modality, [ds], array, affine, [path], path, notes)
+    return _build_scan(modality, [ds], array, affine, [path], path, notes, options)
 
 
 def _merge(*items: Dataset) -> Dataset:
@@ -436,7 +456,7 @@ def _merge(*items: Dataset) -> Dataset:
     return merged
 
 
-def _nm_tomo(path: str, ds: Dataset, notes: list[str]) -> Scan:
+def _nm_tomo(path: str, ds: Dataset, notes: list[str], options: ReadOptions) -> Scan:
     """Reconstructed SPECT (NM RECON TOMO): frames are slices along row × column."""
     image_type = {str(v).upper() for v in (ds.get("ImageType") or [])}
     if not image_type & _NM_TOMO_TYPES and "TOMO" not in " ".join(image_type):
@@ -466,16 +486,16 @@ def _nm_tomo(path: str, ds: Dataset, notes: list[str]) -> Scan:
     )
     slope, intercept = _rescale(ds, path)
     array = (pixels[order] * slope + intercept).astype(np.float32)
-    return _build_scan("NM", [ds], array, affine, [path], path, notes)
+    return _build_scan("NM", [ds], array, affine, [path], path, notes, options)
 
 
-def _multi_frame(header: _Header, notes: list[str]) -> Scan:
+def _multi_frame(header: _Header, notes: list[str], options: ReadOptions) -> Scan:
     ds = dcmread(header.path, stop_before_pixels=True)
     modality = _modality(ds, header.path)
     if "PerFrameFunctionalGroupsSequence" in ds:
-        return _enhanced(header.path, ds, modality, notes)
+        return _enhanced(header.path, ds, modality, notes, options)
     if modality == "NM":
-        return _nm_tomo(header.path, ds, notes)
+        return _nm_tomo(header.path, ds, notes, options)
     raise UnsupportedInputError(
         f"multi-frame {modality} without functional groups",
         path=header.path,
@@ -517,19 +537,21 @@ def _require_image(header: _Header) -> None:
             )
 
 
-def _scans_from_headers(headers: list[_Header], notes: list[str]) -> list[Scan]:
+def _scans_from_headers(
+    headers: list[_Header], notes: list[str], options: ReadOptions
+) -> list[Scan]:
     by_series: dict[str, list[_Header]] = defaultdict(list)
     scans: list[Scan] = []
     for header in headers:
         _require_image(header)
         if _frames(header.ds, header.path) > 1 or "PerFrameFunctionalGroupsSequence" in header.ds:
-            scans.append(_multi_frame(header, list(notes)))
+            scans.append(_multi_frame(header, list(notes), options))
             continue
         by_series[get_str(header.ds, "SeriesInstanceUID") or header.path].append(header)
     for group in by_series.values():
         stack_notes = list(notes)
         for stack in _split(group, stack_notes):
-            scans.append(_classic_series(stack, stack_notes))
+            scans.append(_classic_series(stack, stack_notes, options))
     return scans
 
 
@@ -543,7 +565,9 @@ def _read_headers(paths: Iterable[str]) -> tuple[list[_Header], list[str]]:
     return headers, problems
 
 
-def read_dicom(path: str | os.PathLike[str]) -> list[Scan]:
+def read_dicom(
+    path: str | os.PathLike[str], *, decay_correction: DecayCorrection | None = None
+) -> list[Scan]:
     """Read every PT, NM and CT series in a DICOM file or folder tree.
 
     Parameters
@@ -551,6 +575,8 @@ def read_dicom(path: str | os.PathLike[str]) -> list[Scan]:
     path : str or os.PathLike
         A DICOM file (its whole series is *not* gathered) or a folder searched
         at any depth with any file names.
+    decay_correction : DecayCorrection, optional
+        What PET/SPECT values are decay-corrected to, where the files do not say.
 
     Returns
     -------
@@ -585,7 +611,7 @@ def read_dicom(path: str | os.PathLike[str]) -> list[Scan]:
             headers = [_read_header(str(target))]
         else:
             raise InputError("no such file or folder", path=target)
-        scans = _scans_from_headers(headers, notes)
+        scans = _scans_from_headers(headers, notes, ReadOptions(decay_correction))
     extra = tuple(f"pydicom: {w.message}" for w in caught)
     if extra:
         scans = [
@@ -618,7 +644,12 @@ def _is_image(header: _Header) -> bool:
     return modality in SUPPORTED_MODALITIES and "Rows" in header.ds
 
 
-def read_dicom_series(path: str | os.PathLike[str], *, series_uid: str | None = None) -> Scan:
+def read_dicom_series(
+    path: str | os.PathLike[str],
+    *,
+    series_uid: str | None = None,
+    decay_correction: DecayCorrection | None = None,
+) -> Scan:
     """Read exactly one series from a file or folder; refuse when the choice is ambiguous.
 
     Parameters
@@ -627,9 +658,11 @@ def read_dicom_series(path: str | os.PathLike[str], *, series_uid: str | None = 
         DICOM file or folder.
     series_uid : str, optional
         Which series to take when the folder holds several.
+    decay_correction : DecayCorrection, optional
+        What PET/SPECT values are decay-corrected to, where the files do not say.
 
     """
-    scans = read_dicom(path)
+    scans = read_dicom(path, decay_correction=decay_correction)
     if series_uid is not None:
         scans = [s for s in scans if s.series_uid == series_uid]
         if not scans:

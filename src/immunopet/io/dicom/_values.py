@@ -33,18 +33,29 @@ def field_name(keyword: str, ds: Dataset | None = None) -> str:
     return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _raw(ds: Dataset, keyword: str) -> Any:
+def _where(ds: Dataset, path: str | None) -> str | None:
+    """The file a value came from: the caller's path, else the dataset's own file name.
+
+    Sequence items have no file name of their own, so readers pass ``path``.
+    """
+    if path is not None:
+        return path
+    filename = getattr(ds, "filename", None)
+    return filename if isinstance(filename, str) else None
+
+
+def _raw(ds: Dataset, keyword: str, path: str | None = None) -> Any:
     try:
         return ds.get(keyword)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise InputError(
-            f"unreadable value ({exc})", path=ds.filename, field=field_name(keyword)
+            f"unreadable value ({exc})", path=_where(ds, path), field=field_name(keyword)
         ) from exc
 
 
-def get_str(ds: Dataset, keyword: str) -> str | None:
+def get_str(ds: Dataset, keyword: str, *, path: str | None = None) -> str | None:
     """Stripped string value, or ``None`` when absent or empty."""
-    value = _raw(ds, keyword)
+    value = _raw(ds, keyword, path)
     if value is None:
         return None
     text = str(value).strip()
@@ -53,7 +64,7 @@ def get_str(ds: Dataset, keyword: str) -> str | None:
 
 def get_float(ds: Dataset, keyword: str, *, path: str | None = None) -> float | None:
     """A finite number from a DS/IS/FD attribute, ``None`` when absent or empty."""
-    value = _raw(ds, keyword)
+    value = _raw(ds, keyword, path)
     if value is None or value == "":
         return None
     if isinstance(value, list | tuple) or (
@@ -67,11 +78,11 @@ def get_float(ds: Dataset, keyword: str, *, path: str | None = None) -> float | 
         number = float(value)
     except (TypeError, ValueError) as exc:
         raise InputError(
-            f"{value!r} is not a number", path=path or ds.filename, field=field_name(keyword)
+            f"{value!r} is not a number", path=_where(ds, path), field=field_name(keyword)
         ) from exc
     if not math.isfinite(number):
         raise InputError(
-            f"{value!r} is not finite", path=path or ds.filename, field=field_name(keyword)
+            f"{value!r} is not finite", path=_where(ds, path), field=field_name(keyword)
         )
     return number
 
@@ -80,7 +91,7 @@ def get_floats(
     ds: Dataset, keyword: str, count: int, *, path: str | None = None
 ) -> list[float] | None:
     """A multi-valued numeric attribute of exactly ``count`` finite values, or ``None`` when absent."""
-    value = _raw(ds, keyword)
+    value = _raw(ds, keyword, path)
     if value is None or value == "":
         return None
     values = (
@@ -92,60 +103,60 @@ def get_floats(
         numbers = [float(v) for v in values]
     except (TypeError, ValueError) as exc:
         raise InputError(
-            f"{value!r} is not numeric", path=path or ds.filename, field=field_name(keyword)
+            f"{value!r} is not numeric", path=_where(ds, path), field=field_name(keyword)
         ) from exc
     if len(numbers) != count or not all(math.isfinite(n) for n in numbers):
         raise InputError(
             f"expected {count} finite numbers, got {value!r}",
-            path=path or ds.filename,
+            path=_where(ds, path),
             field=field_name(keyword),
         )
     return numbers
 
 
-def parse_da(ds: Dataset, keyword: str) -> date | None:
+def parse_da(ds: Dataset, keyword: str, *, path: str | None = None) -> date | None:
     """A DA attribute as a date (``None`` when absent)."""
-    text = get_str(ds, keyword)
+    text = get_str(ds, keyword, path=path)
     if text is None:
         return None
     try:
         value = DA(text)
     except (ValueError, TypeError) as exc:
         raise InputError(
-            f"{text!r} is not a DICOM date", path=ds.filename, field=field_name(keyword)
+            f"{text!r} is not a DICOM date", path=_where(ds, path), field=field_name(keyword)
         ) from exc
     return date(value.year, value.month, value.day)
 
 
-def parse_tm(ds: Dataset, keyword: str) -> time | None:
+def parse_tm(ds: Dataset, keyword: str, *, path: str | None = None) -> time | None:
     """A TM attribute as a time of day (``None`` when absent)."""
-    text = get_str(ds, keyword)
+    text = get_str(ds, keyword, path=path)
     if text is None:
         return None
     try:
         value = TM(text)
     except (ValueError, TypeError) as exc:
         raise InputError(
-            f"{text!r} is not a DICOM time", path=ds.filename, field=field_name(keyword)
+            f"{text!r} is not a DICOM time", path=_where(ds, path), field=field_name(keyword)
         ) from exc
     return time(value.hour, value.minute, value.second, value.microsecond)
 
 
-def parse_dt(ds: Dataset, keyword: str) -> datetime | None:
+def parse_dt(ds: Dataset, keyword: str, *, path: str | None = None) -> datetime | None:
     """A DT attribute as a datetime, aware when the value has a UTC offset."""
-    text = get_str(ds, keyword)
+    text = get_str(ds, keyword, path=path)
     if text is None:
         return None
     try:
         value = DT(text)
     except (ValueError, TypeError) as exc:
         raise InputError(
-            f"{text!r} is not a DICOM date-time", path=ds.filename, field=field_name(keyword)
+            f"{text!r} is not a DICOM date-time", path=_where(ds, path), field=field_name(keyword)
         ) from exc
     if len(text.split("+")[0].split("-")[0]) < 12:
         raise InputError(
             f"{text!r} holds no time of day (at least YYYYMMDDHHMM is needed)",
-            path=ds.filename,
+            path=_where(ds, path),
             field=field_name(keyword),
         )
     tz = None if value.tzinfo is None else timezone(value.utcoffset() or timedelta(0))

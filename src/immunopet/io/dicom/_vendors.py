@@ -41,6 +41,8 @@ _PHILIPS_ACTIVITY_ELEMENT = 0x09
 _GE_CREATOR = "GEMS_PETD_01"
 _GE_GROUP = 0x0009
 _GE_SCAN_DATETIME_ELEMENT = 0x0D
+#: A decay reference derived from Decay Factor further than this from the frame start is implausible.
+_MAX_DECAY_FACTOR_OFFSET_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def decay_reference_from_decay_factor(
     from immunopet.physics import frame_average_decay_factor
 
     factor = get_float(ds, "DecayFactor")
-    if factor is None or factor <= 0.0:
+    if factor is None or factor <= 0.0 or factor == 1.0:
+        # 1 exactly is what scanners write when they did not record a factor (e.g. Philips).
         return None
     average = (
         1.0
@@ -128,4 +131,6 @@ def decay_reference_from_decay_factor(
         else frame_average_decay_factor(half_life_s, frame_duration_s)
     )
     offset_s = half_life_s * math.log2(factor * average)
+    if not math.isfinite(offset_s) or abs(offset_s) > _MAX_DECAY_FACTOR_OFFSET_S:
+        return None  # not a plausible decay reference: ignore the factor
     return acquisition_start - timedelta(seconds=offset_s)
