@@ -197,3 +197,33 @@ def test_copies_of_the_same_image_are_read_once(write_pet: PetWriter, tmp_path: 
     scan = load_scan(doubled)
     assert scan.volume.shape == (6, 8, 8)
     assert any("6 file(s) repeat an image" in w for w in scan.warnings)
+
+
+def test_fast_numeric_parse_matches_pydicom(write_pet: PetWriter) -> None:
+    from immunopet.io.dicom._values import fast_floats, fast_text, get_floats
+
+    folder = write_pet(values=ramp((6, 8, 8)))
+    for path in sorted(folder.iterdir()):
+        ds = dcmread(path, stop_before_pixels=True)
+        for keyword, count in (
+            ("ImagePositionPatient", 3),
+            ("ImageOrientationPatient", 6),
+            ("PixelSpacing", 2),
+            ("RescaleSlope", 1),
+        ):
+            raw = fast_floats(ds, keyword, count)
+            assert raw == get_floats(ds, keyword, count)
+        assert fast_text(ds, "Units") == "BQML"
+        assert fast_text(ds, "SeriesDescription") is None
+
+
+def test_fast_numeric_parse_refuses_what_pydicom_refuses(write_pet: PetWriter) -> None:
+    from immunopet.io.dicom._values import fast_floats
+
+    def broken(ds: Dataset, _: int) -> None:
+        ds.ImagePositionPatient = ["1", "2"]  # two values where three are required
+
+    folder = write_pet(values=1.0, mutate=broken)
+    ds = dcmread(next(folder.iterdir()), stop_before_pixels=True)
+    with pytest.raises(InputError, match="expected 3"):
+        fast_floats(ds, "ImagePositionPatient", 3, path=str(folder))

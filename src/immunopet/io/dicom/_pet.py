@@ -21,6 +21,7 @@ from immunopet.errors import InputError, NuclideError, TimingError, UnsupportedI
 from immunopet.image import AcquisitionTiming, DecayCorrection, PetAcquisition, Quantity, Sex
 from immunopet.io.dicom._values import (
     combine_date_time,
+    fast_text,
     field_name,
     get_float,
     get_str,
@@ -365,13 +366,13 @@ def _check_constant(headers: Sequence[Dataset], source: str) -> None:
         return
     first = headers[0]
     first_item = _radiopharmaceutical(first)
+    expected = {keyword: fast_text(first, keyword) for keyword in _SERIES_CONSTANTS}
     for ds in headers[1:]:
-        for keyword in _SERIES_CONSTANTS:
-            if get_str(ds, keyword, path=source) != get_str(first, keyword, path=source):
+        for keyword, value in expected.items():
+            if fast_text(ds, keyword) != value:
                 raise InputError(
-                    f"slices disagree: {get_str(first, keyword, path=source)!r} in "
-                    f"{getattr(first, 'filename', '?')} vs {get_str(ds, keyword, path=source)!r} in "
-                    f"{getattr(ds, 'filename', '?')}",
+                    f"slices disagree: {value!r} in {getattr(first, 'filename', '?')} vs "
+                    f"{fast_text(ds, keyword)!r} in {getattr(ds, 'filename', '?')}",
                     path=source,
                     field=field_name(keyword),
                     hint="the folder mixes series; pass one series",

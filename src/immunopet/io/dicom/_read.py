@@ -33,7 +33,7 @@ from immunopet.image import AcquisitionTiming, DecayCorrection, Quantity, Volume
 from immunopet.io._scan import Scan
 from immunopet.io.dicom._geometry import stack_affine
 from immunopet.io.dicom._pet import pet_facts, scan_start
-from immunopet.io.dicom._values import field_name, get_float, get_floats, get_str
+from immunopet.io.dicom._values import fast_floats, field_name, get_float, get_str
 
 __all__ = ["find_dicom_files", "read_dicom", "read_dicom_series"]
 
@@ -205,8 +205,10 @@ def _decoded_pixels(path: str) -> npt.NDArray[Any]:
 
 
 def _rescale(ds: Dataset, path: str) -> tuple[float, float]:
-    slope = get_float(ds, "RescaleSlope", path=path)
-    intercept = get_float(ds, "RescaleIntercept", path=path)
+    slopes = fast_floats(ds, "RescaleSlope", 1, path=path)
+    intercepts = fast_floats(ds, "RescaleIntercept", 1, path=path)
+    slope = None if slopes is None else slopes[0]
+    intercept = None if intercepts is None else intercepts[0]
     if slope == 0.0:
         raise InputError("Rescale Slope is 0", path=path, field=field_name("RescaleSlope"))
     return (1.0 if slope is None else slope), (0.0 if intercept is None else intercept)
@@ -218,9 +220,9 @@ def _geometry_of(
     """Position and orientation (from ``holder``, default ``ds``) and pixel spacing, all required."""
     plane = ds if holder is None else holder
     values = {
-        "ImagePositionPatient": get_floats(plane, "ImagePositionPatient", 3, path=path),
-        "ImageOrientationPatient": get_floats(plane, "ImageOrientationPatient", 6, path=path),
-        "PixelSpacing": get_floats(ds, "PixelSpacing", 2, path=path),
+        "ImagePositionPatient": fast_floats(plane, "ImagePositionPatient", 3, path=path),
+        "ImageOrientationPatient": fast_floats(plane, "ImageOrientationPatient", 6, path=path),
+        "PixelSpacing": fast_floats(ds, "PixelSpacing", 2, path=path),
     }
     for keyword, value in values.items():
         if value is None:
