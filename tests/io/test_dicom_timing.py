@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from immunopet.errors import InputError, TimingError
 from immunopet.image import DecayCorrection
 from immunopet.io import load_scan
-from immunopet.quant import SuvFactors, resolve_suv_inputs, standardize
+from immunopet.quant import SuvFactors, standardize, standardize_scan
 from phantoms import HALF_LIFE_S, PetWriter, remaining
 
 ACTIVITY = 37.0e6
@@ -28,16 +28,8 @@ INJECTION = datetime(2026, 3, 2, 9, 0, 0)
 
 
 def suv(folder: Path, **overrides: Any) -> tuple[SuvFactors, float, list[str]]:
-    scan = load_scan(folder)
-    assert scan.acquisition is not None
-    assert scan.volume.timing is not None
-    inputs, warnings = resolve_suv_inputs(scan.acquisition, scan.volume.timing.start, **overrides)
-    activity, factors = standardize(scan.volume, scan.acquisition, inputs)
-    return (
-        factors,
-        float(activity.array.max()) * factors.suv_bw_factor,
-        [*scan.warnings, *warnings, *factors.warnings],
-    )
+    result = standardize_scan(load_scan(folder), **overrides)
+    return result.factors, result.max_suv_bw, list(result.warnings)
 
 
 def uniform_suv1(nuclide: str, uptake_s: float) -> float:

@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from immunopet.errors import InputError
 from immunopet.image import Quantity
 from immunopet.io import load_scan
-from immunopet.quant import resolve_suv_inputs, standardize
+from immunopet.quant import resolve_suv_inputs, standardize_scan
 from phantoms import PetWriter, remaining
 
 ACTIVITY, WEIGHT_G = 37.0e6, 70.0e3
@@ -27,22 +27,12 @@ SUV1 = ACTIVITY * remaining("Zr-89", 4 * 86400.0) / WEIGHT_G  # Bq/mL of SUV 1 o
 
 
 def max_suv(folder: Path, **overrides: Any) -> float:
-    scan = load_scan(folder)
-    assert scan.acquisition is not None
-    assert scan.volume.timing is not None
-    inputs, _ = resolve_suv_inputs(scan.acquisition, scan.volume.timing.start, **overrides)
-    activity, factors = standardize(scan.volume, scan.acquisition, inputs)
-    return float(activity.array.max()) * factors.suv_bw_factor
+    return standardize_scan(load_scan(folder), **overrides).max_suv_bw
 
 
 def max_activity(folder: Path, **overrides: Any) -> float:
     """Largest Bq/mL after the engine's standardisation (at the scan's reference instant)."""
-    scan = load_scan(folder)
-    assert scan.acquisition is not None
-    assert scan.volume.timing is not None
-    inputs, _ = resolve_suv_inputs(scan.acquisition, scan.volume.timing.start, **overrides)
-    activity, _ = standardize(scan.volume, scan.acquisition, inputs)
-    return float(activity.array.max())
+    return standardize_scan(load_scan(folder), **overrides).max_activity_bq_per_ml
 
 
 def _philips(ds: Dataset, element: int, value: float) -> None:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from immunopet.cli._common import iso_datetime, non_negative_float, positive_float, print_json
-from immunopet.errors import InputError
 from immunopet.image import DecayCorrection, Quantity
 from immunopet.io import load_scan
-from immunopet.quant import resolve_suv_inputs, standardize
+from immunopet.quant import standardize_scan
 from immunopet.units import S_PER_HOUR
 
 
@@ -73,23 +70,8 @@ def run(args: argparse.Namespace) -> int:
     """Compute and print the SUV factors."""
     mode = None if args.decay_correction is None else DecayCorrection(args.decay_correction)
     scan = load_scan(args.path, series_uid=args.series, decay_correction=mode)
-    source = scan.volume.source or args.path
-    if scan.acquisition is None:
-        raise InputError(
-            f"a {scan.modality} image has no administration data: SUV needs a PET or SPECT scan",
-            path=source,
-            field="Modality",
-        )
-    if scan.volume.timing is None:
-        raise InputError(
-            "the scan has no date and time (Series and Acquisition Date/Time are missing)",
-            path=source,
-            field="SeriesDate/SeriesTime (0008,0021/0031)",
-        )
-    inputs, warnings = resolve_suv_inputs(
-        scan.acquisition,
-        scan.volume.timing.start,
-        source=source,
+    result = standardize_scan(
+        scan,
         nuclide_name=args.nuclide,
         injected_activity_bq=args.injected_activity_bq,
         injection_datetime=args.injection_datetime,
@@ -100,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
         residual_datetime=args.residual_datetime,
         tissue_density_g_per_ml=args.tissue_density_g_per_ml,
     )
-    activity, factors = standardize(scan.volume, scan.acquisition, inputs)
-    max_suv_bw = float(np.nanmax(activity.array)) * factors.suv_bw_factor
-    all_warnings = [*scan.warnings, *warnings, *factors.warnings]
+    factors, inputs = result.factors, result.factors.inputs
+    assert scan.acquisition is not None  # standardize_scan refuses scans without one
     payload: dict[str, Any] = {
         "path": str(args.path),
         "modality": scan.modality,
@@ -111,9 +92,9 @@ def run(args: argparse.Namespace) -> int:
         "units": scan.acquisition.stored_units or Quantity.ACTIVITY_CONCENTRATION.unit,
         "decay_correction": scan.acquisition.decay_correction.value,
         "radiopharmaceutical": scan.acquisition.radiopharmaceutical,
-        "max_suv_bw": max_suv_bw,
-        "max_activity_concentration_bq_per_ml": float(np.nanmax(activity.array)),
-        "warnings": list(dict.fromkeys(all_warnings)),
+        "max_suv_bw": result.max_suv_bw,
+        "max_activity_concentration_bq_per_ml": result.max_activity_bq_per_ml,
+        "warnings": list(result.warnings),
     }
     if args.json:
         print_json(payload)
@@ -137,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     ):
         value = payload[key]
         print(f"  {key:30s} {'n/a' if value is None else f'{value:.6g}'}")
-    print(f"  max SUVbw {max_suv_bw:.4f}")
+    print(f"  max SUVbw {result.max_suv_bw:.4f}")
     for warning in payload["warnings"]:
         print(f"  warning: {warning}")
     return 0

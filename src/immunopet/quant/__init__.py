@@ -1,10 +1,12 @@
 """Quantification: the one SUV engine, body-size formulas and VOI statistics."""
 
 from immunopet.quant._body_size import bsa_dubois_m2, lbm_james_kg, lbm_janmahasatian_kg
+from immunopet.quant._scan import StandardizedScan, standardize_scan
 from immunopet.quant._suv import SuvFactors, SuvInputs, resolve_suv_inputs, standardize
 from immunopet.quant._voi import VoiStatistics, voi_statistics
 
 __all__ = [
+    "StandardizedScan",
     "SuvFactors",
     "SuvInputs",
     "VoiStatistics",
@@ -13,5 +15,6 @@ __all__ = [
     "lbm_janmahasatian_kg",
     "resolve_suv_inputs",
     "standardize",
+    "standardize_scan",
     "voi_statistics",
 ]
