@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from immunopet import __version__
-from immunopet.cli import example, nuclide, suv
+from immunopet.cli import example, nuclide, suv, tracers
 from immunopet.errors import ImmunopetError
 
 __all__ = ["main"]
 
-_SUBCOMMANDS = (suv, nuclide, example)
+_SUBCOMMANDS = (suv, nuclide, example, tracers)
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 
