@@ -7,6 +7,7 @@ stderr naming the file and field, no traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ __all__ = ["main"]
 _SUBCOMMANDS = (suv, nuclide, example, tracers)
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `| head`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ImmunopetError as exc:
         print(f"immunopet {args.command}: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_BAD_INPUT
