@@ -46,3 +46,22 @@ def print_json(payload: dict[str, Any]) -> None:
     """Print one JSON object (strict: no NaN) to stdout."""
     json.dump(payload, sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def add_vector_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--format`` (required) and ``--antigen-density`` (default 1.0), shared by planner commands."""
+    from immunopet.tracers import VectorFormat
+
+    parser.add_argument(
+        "--format",
+        dest="vector_format",
+        required=True,
+        choices=[f.value for f in VectorFormat],
+        help="vector format (cell_label and reporter_substrate have no plasma kinetics)",
+    )
+    parser.add_argument(
+        "--antigen-density",
+        type=non_negative_float,
+        default=1.0,
+        help="tumour antigen density relative to the reference tumour (default 1.0)",
+    )

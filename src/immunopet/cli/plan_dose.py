@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from immunopet.cli._common import positive_float, print_json
+from immunopet.cli._common import add_vector_arguments, positive_float, print_json
 from immunopet.errors import InputError
 from immunopet.planning._dose import plan_dose
-from immunopet.tracers import VectorFormat
 from immunopet.units import BQ_PER_MBQ
 
 __all__ = ["add_parser", "run"]
@@ -36,13 +35,7 @@ def add_parser(subparsers: Any) -> None:
             "agents with the same nuclide are shown beside."
         ),
     )
-    parser.add_argument(
-        "--format",
-        dest="vector_format",
-        required=True,
-        choices=[f.value for f in VectorFormat],
-        help="vector format",
-    )
+    add_vector_arguments(parser)
     parser.add_argument("--nuclide", required=True, help="label, e.g. Zr-89")
     parser.add_argument(
         "--scan",
@@ -52,9 +45,6 @@ def add_parser(subparsers: Any) -> None:
         required=True,
         metavar="LABEL:MBQ",
         help="one administration (repeat): e.g. --scan baseline:37 --scan crs-window:37",
-    )
-    parser.add_argument(
-        "--antigen-density", type=float, default=1.0, help="relative to the reference tumour"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)

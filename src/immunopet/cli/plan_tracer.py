@@ -12,10 +12,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from immunopet.cli._common import non_negative_float, positive_float, print_json
+from immunopet.cli._common import (
+    add_vector_arguments,
+    positive_float,
+    print_json,
+)
 from immunopet.planning._matching import NuclideOption, TracerPlan, plan_tracer
 from immunopet.planning._scanner import known_scanners
-from immunopet.tracers import Tracer, VectorFormat, find_tracers
+from immunopet.tracers import Tracer, find_tracers
 from immunopet.units import S_PER_DAY, S_PER_HOUR
 
 __all__ = ["add_parser", "run"]
@@ -32,20 +36,8 @@ def add_parser(subparsers: Any) -> None:
             "vector pharmacokinetics and ICRP-107 nuclide data."
         ),
     )
-    parser.add_argument(
-        "--format",
-        dest="vector_format",
-        required=True,
-        choices=[f.value for f in VectorFormat],
-        help="vector format (cell_label and reporter_substrate have no plasma kinetics)",
-    )
+    add_vector_arguments(parser)
     parser.add_argument("--target", help="target antigen (recorded in the output, e.g. CD8)")
-    parser.add_argument(
-        "--antigen-density",
-        type=non_negative_float,
-        default=1.0,
-        help="tumour antigen density relative to the reference tumour (default 1.0)",
-    )
     parser.add_argument(
         "--scanner",
         choices=known_scanners(),
