@@ -329,3 +329,55 @@ def test_missing_facts_are_required_options() -> None:
     assert reporter == ReporterLabel("hnis-i124", "I-124", 0.02)
     assert notes == ()
     assert cell_label("hnis-i124").published_detection_limit_cells == 1.0e6
+
+
+def test_more_cells_than_a_site_can_hold_is_flagged(capsys: pytest.CaptureFixture[str]) -> None:
+    # Reviewer's case: 5 % of 7e7 cells expanded 3900-fold (Stein 2019 peak) in 5 mL is about
+    # 1.4e10 cells of ~200 fL: more than half the site. The planner must say it is implausible.
+    import json
+
+    from immunopet.cli import main
+
+    def assumptions(day: str) -> list[str]:
+        argv = [
+            "plan", "cells", "--cells-per-kg", "1e6", "--weight-kg", "70", "--label", "zr89-oxine",
+            "--homing-fraction", "0.05", "--site-volume-ml", "5", "--scanner", "biograph_mct",
+            "--day", day, "--json",
+        ]  # fmt: skip
+        assert main(argv) == 0
+        result: list[str] = json.loads(capsys.readouterr().out)["assumptions"]
+        return result
+
+    assert any(a.startswith("IMPLAUSIBLE") for a in assumptions("9.3"))
+    assert not any(a.startswith("IMPLAUSIBLE") for a in assumptions("0"))
+
+
+def test_out_of_range_inputs_give_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from immunopet.cli import main
+
+    base = [
+        "plan", "cells", "--cells-per-kg", "1e6", "--weight-kg", "70", "--label", "zr89-oxine",
+        "--homing-fraction", "0.05", "--site-volume-ml", "5", "--scanner", "biograph_mct",
+        "--day", "3",
+    ]  # fmt: skip
+    assert main([*base, "--cnr-threshold", "1e160"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert (
+        main(
+            [
+                "plan",
+                "tracer",
+                "--format",
+                "igg",
+                "--scanner",
+                "biograph_mct",
+                "--injected-activity-bq",
+                "1e308",
+                "--json",
+            ]
+        )
+        == 2
+    )
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ import immunopet.planning._matching as matching_module
 import immunopet.tracers._pharmacokinetics as pk_module
 from immunopet.errors import InputError, NuclideError
 from immunopet.physics import decay_factor, nuclide
+from immunopet.planning import plan_dose
 from immunopet.planning._matching import (
     default_candidates,
     imaging_window,
@@ -51,6 +52,21 @@ def test_intact_igg_ranks_zr89_or_i124_first_for_a_day_4_to_7_window() -> None:
     assert {"F-18", "Ga-68", "Tc-99m"} <= unsuitable
 
 
+def test_a_label_almost_gone_at_the_window_is_not_suitable() -> None:
+    # Y-86 (14.7 h) on an IgG: 2 % left at the start of its "window" on day 3 (reviewer finding).
+    y86 = next(o for o in rank_nuclides("igg") if o.nuclide == "Y-86")
+    assert y86.fraction_remaining_at_start < 0.1
+    assert not y86.suitable
+
+
+def test_gamma_lines_are_placed_relative_to_the_energy_window() -> None:
+    options = {o.nuclide: o for o in rank_nuclides("igg")}
+    # Zr-89's 909 keV (from Y-89m) lies above a 435-650 keV window; I-124's 603 keV inside.
+    assert any("above the energy window" in n for n in options["Zr-89"].notes)
+    assert not any("inside the" in n for n in options["Zr-89"].notes)
+    assert any("inside the 435-650 keV" in n for n in options["I-124"].notes)
+
+
 def test_residualising_zr89_beats_non_residualising_i124_on_igg() -> None:
     # Seed review ref 264: 89Zr-girentuximab more sensitive than 124I thanks to residualisation.
     ranking = rank_nuclides("igg", candidates=["I-124", "Zr-89"])
@@ -58,11 +74,13 @@ def test_residualising_zr89_beats_non_residualising_i124_on_igg() -> None:
     assert ranking[0].window.tumour_to_blood_at_best > ranking[1].window.tumour_to_blood_at_best
 
 
-def test_minibody_window_is_one_to_two_days_with_cu64_or_zr89_near_the_top() -> None:
+def test_minibody_window_is_one_to_two_days_with_cu64_or_zr89_first() -> None:
     plan = plan_tracer("minibody")
-    # Farwell 2022: uptake maximal 24-48 h after 89Zr-IAB22M2C (READ).
+    # Farwell 2022: uptake maximal 24-48 h after 89Zr-IAB22M2C (READ); the review pairs
+    # fragments with Cu-64 or Zr-89. Y-86 (about 3 MeV of gamma per decay) must not win once
+    # the score is per unit of effective dose.
     assert 18 * H <= plan.window.best_time_s <= 60 * H
-    assert {"Cu-64", "Zr-89"} & set(names(plan.ranking[:4]))
+    assert set(names(plan.ranking[:2])) == {"Cu-64", "Zr-89"}
     zr89 = imaging_window("minibody", "Zr-89")
     assert 1 * D <= zr89.best_time_s <= 3 * D
 
@@ -127,7 +145,14 @@ def test_scores_follow_the_documented_formula() -> None:
             if option.modality == "PET"
             else option.photon_yield_per_decay
         )
-        expected = 1e6 * quanta * option.net_tumour_decays_per_mbq / option.decays_per_mbq
+        dose_msv_per_mbq = (
+            plan_dose(
+                "cys_diabody", option.nuclide, [("1 MBq", 1.0e6)]
+            ).budget.per_bq.effective_dose_sv
+            * 1.0e9
+        )
+        expected = quanta * option.net_tumour_decays_per_mbq / dose_msv_per_mbq
+        assert option.effective_dose_msv_per_mbq == pytest.approx(dose_msv_per_mbq, rel=1e-12)
         assert option.score == pytest.approx(expected, rel=1e-12)
         assert option.net_tumour_decays_per_mbq <= option.tumour_decays_per_mbq
 

@@ -50,6 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImmunopetError as exc:
         print(f"immunopet {args.command}: error: {exc.one_line()}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (OverflowError, ZeroDivisionError) as exc:
+        # Arithmetic beyond floating point: only reachable with inputs far outside physical ranges.
+        print(
+            f"immunopet {args.command}: error: a result overflowed ({exc}): the inputs are outside "
+            "any physical range; check the magnitudes of the options",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"immunopet {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)

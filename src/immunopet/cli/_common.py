@@ -9,6 +9,8 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from immunopet.errors import InputError
+
 
 def iso_datetime(text: str) -> datetime:
     """Parse ``YYYY-MM-DDTHH:MM[:SS][±HH:MM]`` for argparse."""
@@ -42,10 +44,23 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def print_json(payload: dict[str, Any]) -> None:
-    """Print one JSON object (strict: no NaN) to stdout."""
-    json.dump(payload, sys.stdout, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
+def print_json(payload: Any) -> None:
+    """Print one JSON value (strict: no NaN or infinity) to stdout.
+
+    Raises
+    ------
+    InputError
+        When a result is not finite: the inputs were out of any physical range.
+
+    """
+    try:
+        text = json.dumps(payload, indent=2, allow_nan=False, ensure_ascii=False)
+    except ValueError as exc:
+        raise InputError(
+            "a result is not a finite number: the inputs are outside any physical range",
+            hint="check the magnitudes of the options",
+        ) from exc
+    sys.stdout.write(text + "\n")
 
 
 def add_vector_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
+from immunopet.cli._common import print_json
 from immunopet.tracers import Question, Tracer, VectorFormat, find_tracers
 
 _SOURCE = "Mulgaonkar et al., Front Med 2023;10:1199146 (CC BY 4.0); data/tracers.csv"
@@ -60,14 +59,7 @@ def run(args: argparse.Namespace) -> int:
         vector_format=args.vector_format,
     )
     if args.json:
-        json.dump(
-            [t.as_dict() for t in tracers],
-            sys.stdout,
-            indent=2,
-            ensure_ascii=False,
-            allow_nan=False,
-        )
-        sys.stdout.write("\n")
+        print_json([t.as_dict() for t in tracers])
         return 0
     if not tracers:
         print("no agent matches these filters")

@@ -124,6 +124,7 @@ __all__ = [
 ]
 
 _TABLE = "cell_labelling.toml"
+_ML_PER_FL = 1.0e-12
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: Below this radius/σ ratio the closed form loses digits to cancellation; use its series.
 _SMALL_SPHERE_RATIO = 0.05
@@ -791,9 +792,25 @@ def predict_cell_detectability(inputs: CellDetectabilityInputs) -> CellDetectabi
     else:
         assumptions.append(
             "cells in the site = homing fraction x infused cells x relative level of the typical "
-            "CAR T-cell curve (Stein 2019): the site follows the blood kinetics"
+            "CAR T-cell curve (Stein 2019: CAR transgene copies per ug DNA in the blood of "
+            "paediatric and young-adult B-ALL patients, relative to the model's level at infusion): "
+            "the site is assumed to expand and contract like the blood"
         )
         sources.append(inputs.kinetics.source)
+    packing = read_toml(_TABLE)["packing"]
+    occupied = (
+        state.cells_in_site
+        * float(packing["t_cell_volume_fl"])
+        * _ML_PER_FL
+        / inputs.site_volume_ml
+    )
+    if occupied > float(packing["max_site_fraction"]):
+        assumptions.append(
+            f"IMPLAUSIBLE: {state.cells_in_site:.3g} cells of ~{float(packing['t_cell_volume_fl']):g} fL "
+            f"would fill {100 * occupied:.0f} % of the {inputs.site_volume_ml:g} mL site; the "
+            "blood-derived expansion factor overstates the cells a site can hold (lower "
+            "--homing-fraction or pass --kinetics none)"
+        )
     if isinstance(label, DirectLabel):
         assumptions.append(
             f"direct label: bound {label.bound_bq_per_cell:.4g} Bq/cell at infusion "

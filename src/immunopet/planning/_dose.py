@@ -69,8 +69,9 @@ def plan_dose(
     schedule : sequence of (str, float)
         ``(label, injected_activity_bq)`` per administration.
     antigen_density : float, optional
-        Tumour antigen density relative to the reference tumour (the tumour itself is not a
-        dosimetry region; density changes how much activity the body keeps).
+        Tumour antigen density relative to the reference tumour. The model's tumour is outside
+        its mass balance and is not a dosimetry region, so the density does not change the
+        dose (said in the assumptions).
 
     Returns
     -------
@@ -101,7 +102,8 @@ def plan_dose(
         "blood-rich organs (heart, lungs, red marrow) get no extra activity, which "
         "under-estimates their dose for long-circulating vectors",
         "excreted activity leaves the body at once: no bladder or gut-wall dose from excretion",
-        "tumour activity is not a dosimetry region (it is small and patient-specific)",
+        "the tumour is outside the pharmacokinetic mass balance and is not a dosimetry region "
+        "(small and patient-specific): antigen density does not change the dose",
         *budget.per_bq.assumptions,
     )
     return TracerDosePlan(

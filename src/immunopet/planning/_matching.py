@@ -26,15 +26,16 @@ Ranking
 For each candidate, at its own best time (or inside a window the user gives) a scan of
 ``scan_duration_s`` is simulated for a tumour of ``tumour_mass_g``::
 
-    N_net  = m_tumour · ∫ (C_tumour − C_blood)⁺/100 · D dt      net tumour decays per Bq injected
-    Ã      = ∫ whole-body(t)/100 · D dt                          body decays per Bq injected
-    score  = 10⁶ · y · N_net / Ã
+    N_net  = m_tumour · ∫ (C_tumour − C_blood)⁺/100 · D dt      net tumour decays per MBq injected
+    E      = effective dose per MBq injected (ICRP 103, :func:`immunopet.planning.plan_dose`:
+             the same pharmacokinetics through the planning-grade dosimetry)
+    score  = y · N_net / E                                       imageable quanta per mSv
 
 y is the positron yield per decay (PET) or the yield of the SPECT photon lines in the camera
-range (70–400 keV). The score is the number of imageable quanta from the tumour's signal above
-background per million decays in the body: image statistics per unit of radiation burden, which
-is what half-life matching trades. It falls when the half-life is too short for the window
-(little activity left) and when it is too long (decays spent after the scan). Nuclides are
+range (70–400 keV). The score is image statistics from the tumour's signal above background per
+unit of radiation dose to the patient, which is what half-life matching trades: it falls when the
+half-life is too short for the window (little activity left) and when it is too long or the
+emissions too energetic (dose spent outside the scan, e.g. ⁸⁶Y's ~3 MeV of γ per decay). Nuclides are
 ranked suitable-first (score ≥ 10 % of the best of their modality), then PET before SPECT (the
 review: "In terms of imaging sensitivity, immuno-PET is preferred over immuno-SPECT"), then by
 score. With a PET scanner the expected true counts are counts-per-decay (NEMA sensitivity scaled
@@ -64,6 +65,7 @@ from numpy.typing import NDArray
 from immunopet.data import read_toml
 from immunopet.errors import InputError
 from immunopet.physics import canonical_nuclide_name, decay_factor, nuclide
+from immunopet.planning._dose import plan_dose
 from immunopet.planning._scanner import ScannerModel
 from immunopet.planning._scanner import scanner as scanner_model
 from immunopet.tracers._formats import VectorFormat
@@ -103,7 +105,7 @@ _PAIRS: Final = "theranostic_pairs.toml"
 _FIRST_TIME_S: Final = 60.0
 _WINDOW_POINTS: Final = 2000
 _SCAN_POINTS: Final = 65
-_PPM: Final = 1.0e6
+_SV_PER_MSV: Final = 1.0e-3
 
 
 @dataclass(frozen=True)
@@ -203,11 +205,16 @@ class NuclideOption:
     expected_counts : float or None
         The same for the injected activity given.
     decays_per_mbq : float
-        Whole-body decays per MBq injected (time-integrated activity; the dose proxy).
+        Whole-body decays per MBq injected (time-integrated activity).
+    effective_dose_msv_per_mbq : float
+        ICRP 103 effective dose per MBq injected, from the same pharmacokinetics through
+        :func:`immunopet.planning.plan_dose` (planning-grade dosimetry).
     score : float
-        10⁶ · yield · net tumour decays / body decays (module docstring).
+        yield · net tumour decays per MBq / effective dose per MBq: imageable quanta from the
+        tumour per mSv (module docstring).
     suitable : bool
-        Score ≥ the minimum fraction of the best score of its modality.
+        Score ≥ the minimum fraction of the best score of its modality, and at least the
+        minimum fraction of the activity left at the window's start.
     theranostic_partner : str or None
         Therapy (or imaging) partner from ``data/theranostic_pairs.toml``.
     notes : tuple of str
@@ -232,6 +239,7 @@ class NuclideOption:
     expected_counts_per_mbq: float | None
     expected_counts: float | None
     decays_per_mbq: float
+    effective_dose_msv_per_mbq: float
     score: float
     suitable: bool
     theranostic_partner: str | None
@@ -292,12 +300,32 @@ def _spect_range() -> tuple[float, float]:
     return float(spect["min_photon_energy_kev"]), float(spect["max_photon_energy_kev"])
 
 
-def _prompt_gamma_yield(nuclide_name: str) -> float:
-    """Gamma photons per decay above the SPECT range (co-emitted with positrons)."""
-    high = _spect_range()[1]
-    return sum(
-        g.yield_per_decay for g in nuclide(nuclide_name).main_gamma_lines() if g.energy_kev > high
-    )
+def _gamma_notes(nuclide_name: str) -> list[str]:
+    """Caveats of a PET nuclide's γ lines relative to the 511 keV energy window.
+
+    Lines inside the window (¹²⁴I 603 keV, ⁸⁶Y 628/443 keV) give spurious coincidences that are
+    counted as trues; lines above it (⁸⁹Zr 909 keV, emitted by ⁸⁹ᵐY 15.7 s after the positron
+    decay) add singles, randoms and scatter. Neither is in the expected counts.
+    """
+    settings = _settings()
+    window = settings["pet_energy_window"]
+    low, high = float(window["lower_kev"]), float(window["upper_kev"])
+    threshold = float(settings["ranking"]["gamma_note_yield"])
+    lines = nuclide(nuclide_name).main_gamma_lines()
+    inside = sum(g.yield_per_decay for g in lines if low <= g.energy_kev <= high)
+    above = sum(g.yield_per_decay for g in lines if g.energy_kev > high)
+    notes = []
+    if inside >= threshold:
+        notes.append(
+            f"gamma lines inside the {low:g}-{high:g} keV energy window: {inside:.2f} /decay "
+            "(spurious coincidences counted as trues; not in the counts)"
+        )
+    if above >= threshold:
+        notes.append(
+            f"gamma lines above the energy window: {above:.2f} /decay (singles, randoms and "
+            "scatter; not in the counts)"
+        )
+    return notes
 
 
 @cache
@@ -595,8 +623,18 @@ def rank_nuclides(
         )
         gross, net = _scan_decays_per_mbq(model, name, found.best_time_s, duration_s, mass_g)
         body = decays_per_mbq(model, name)
+        dose_msv_per_mbq = (
+            plan_dose(
+                model.parameters.vector_format,
+                name,
+                [("1 MBq", BQ_PER_MBQ)],
+                antigen_density=antigen_density,
+            ).budget.per_bq.effective_dose_sv
+            * BQ_PER_MBQ
+            / _SV_PER_MSV
+        )
         quanta = data.beta_plus_yield_per_decay if modality == "PET" else photons
-        score = _PPM * quanta * net / body if modality != "none" else 0.0
+        score = quanta * net / dose_msv_per_mbq if modality != "none" else 0.0
         notes: list[str] = []
         counts_per_mbq: float | None = None
         if modality == "PET" and camera is not None:
@@ -611,12 +649,8 @@ def rank_nuclides(
             notes.append("the tumour never exceeds the blood concentration in this window")
         if not model.is_residualising:
             notes.append("non-residualising label: internalised label washes out of the tumour")
-        prompt = _prompt_gamma_yield(name)
-        if modality == "PET" and prompt >= float(_settings()["ranking"]["prompt_gamma_note_yield"]):
-            notes.append(
-                f"prompt gamma above {_spect_range()[1]:g} keV: {prompt:.2f} /decay "
-                "(randoms and scatter, not in the counts)"
-            )
+        if modality == "PET":
+            notes.extend(_gamma_notes(name))
         unranked.append(
             _Unranked(
                 option={
@@ -640,6 +674,7 @@ def rank_nuclides(
                         else counts_per_mbq * activity_bq / BQ_PER_MBQ
                     ),
                     "decays_per_mbq": body,
+                    "effective_dose_msv_per_mbq": dose_msv_per_mbq,
                     "theranostic_partner": _partner_name(name),
                     "notes": tuple(notes),
                 },
@@ -659,8 +694,15 @@ def _order(unranked: list[_Unranked]) -> tuple[NuclideOption, ...]:
         for modality in order
     }
 
+    left = float(ranking["min_fraction_remaining_at_start"])
+
     def suitable(u: _Unranked) -> bool:
-        return u.modality in best_of and u.score > 0.0 and u.score >= minimum * best_of[u.modality]
+        return (
+            u.modality in best_of
+            and u.score > 0.0
+            and u.score >= minimum * best_of[u.modality]
+            and u.option["fraction_remaining_at_start"] >= left
+        )
 
     def key(u: _Unranked) -> tuple[bool, int, float]:
         place = order.index(u.modality) if u.modality in order else len(order)

@@ -6,8 +6,9 @@ the count rate per becquerel scales with its β⁺ yield per decay (ICRP-107):
 
     S_X = S_F18 · y_β⁺(X) / y_β⁺(F-18)
 
-Prompt γ emissions (e.g. ⁸⁹Zr's 909 keV, ¹²⁴I's 603 keV) add randoms and
-scatter but no true coincidences; they are ignored here.
+γ lines are not counted here: those inside the 511 keV energy window (¹²⁴I 603 keV, ⁸⁶Y
+628/443 keV) add spurious coincidences counted as trues, and those above it (⁸⁹Zr's 909 keV,
+emitted by ⁸⁹ᵐY) add singles and randoms; the planner notes both.
 """
 
 from __future__ import annotations
