@@ -281,3 +281,11 @@ def test_plan_lists_assumptions_and_sources() -> None:
     assert any("Rausch" in s for s in data["sources"])
     assert any("not an effective dose" in a for a in data["assumptions"])
     assert math.isfinite(data["window"]["best_time_s"])
+
+
+def test_an_optimum_on_the_search_limit_is_flagged() -> None:
+    # No antigen: IgG tumour contrast only grows with time, so the "best" day is the horizon.
+    zr = next(o for o in rank_nuclides("igg", antigen_density=0.0) if o.nuclide == "Zr-89")
+    assert any("end of the search" in n for n in zr.notes)
+    zr_normal = next(o for o in rank_nuclides("igg") if o.nuclide == "Zr-89")
+    assert not any("end of the search" in n for n in zr_normal.notes)

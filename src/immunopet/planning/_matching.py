@@ -106,6 +106,8 @@ _FIRST_TIME_S: Final = 60.0
 _WINDOW_POINTS: Final = 2000
 _SCAN_POINTS: Final = 65
 _SV_PER_MSV: Final = 1.0e-3
+#: A best time within 0.1 % of the end of the search is reported as sitting on the limit.
+_AT_LIMIT: Final = 0.999
 
 
 @dataclass(frozen=True)
@@ -647,6 +649,11 @@ def rank_nuclides(
             notes.append("emits neither positrons nor photons in the SPECT range: not imageable")
         if found.figure_of_merit_at_best <= 0.0:
             notes.append("the tumour never exceeds the blood concentration in this window")
+        search_end_s = horizon if given is None else given[1]
+        if found.best_time_s >= search_end_s * _AT_LIMIT:
+            notes.append(
+                "best time at the end of the search: the optimum may lie later (not a real window)"
+            )
         if not model.is_residualising:
             notes.append("non-residualising label: internalised label washes out of the tumour")
         if modality == "PET":
