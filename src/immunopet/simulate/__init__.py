@@ -2,4 +2,34 @@
 
 The simulator writes DICOM (and PET-BIDS) through :mod:`immunopet.io`, so everything
 downstream is tested through the real ingest path; ground truth travels beside the files.
+
+Built so far: analytic anatomy (:func:`build_phantom`), the PET imaging system
+(:class:`PetSystem`, behind the :class:`ImagingSystem` interface SPECT will implement), and
+scenarios as YAML data with virtual cohorts (:func:`load_scenario`, :func:`draw_cohort`).
 """
+
+from immunopet.simulate._anatomy import LesionSpec, Phantom, build_phantom
+from immunopet.simulate._scanner import ImagingSystem, PetSystem, UniformRegionNoise
+from immunopet.simulate._scenario import (
+    EventType,
+    PatientSpec,
+    Scenario,
+    draw_cohort,
+    list_scenarios,
+    load_scenario,
+)
+
+__all__ = [
+    "EventType",
+    "ImagingSystem",
+    "LesionSpec",
+    "PatientSpec",
+    "PetSystem",
+    "Phantom",
+    "Scenario",
+    "UniformRegionNoise",
+    "build_phantom",
+    "draw_cohort",
+    "list_scenarios",
+    "load_scenario",
+]
