@@ -1,0 +1,416 @@
+"""One virtual patient from a scenario to files: DICOM PET/CT, label map and ``truth.json``.
+
+Folder layout (under ``out_dir``; ``<day>`` is the acquisition day after infusion, e.g.
+``day+007.00``)::
+
+    truth.json                       patient, every scan's truth, events, what was skipped
+    <day>/CT/IMG0001.dcm …           one CT series per timepoint (the phantom's HU)
+    <day>/labels.nii.gz              integer label map of that timepoint (uint8, Quantity
+                                     UNITLESS; ids in truth.json "timepoints"[…]["labels"])
+    <day>/<tracer>_PT/IMG0001.dcm …  one PET series per scan (Bq/mL, decay correction START)
+
+True activity concentration of a label at the scan start (Bq/mL)::
+
+    C = %ID/g(tissue, t) / 100 × A_inj × 1 g/mL × 2^(−t/T½) × inflammation factor
+
+with ``t`` the time since injection, %ID/g the *biological* curve of
+:class:`~immunopet.tracers.TwoTissueVectorModel` and this label → model-tissue mapping
+(:data:`TISSUE_OF_LABEL`): liver, spleen and kidneys map to themselves; heart (blood pool)
+to blood; muscle, fat, red marrow, lungs, brain, lymph nodes and urinary bladder to the
+muscle-like remainder (the model has no such tissues); air is 0; lesions use the tumour
+curve of a model whose antigen density is the lesion's antigens per cell of the tracer's
+target on that day divided by :data:`REFERENCE_ANTIGENS_PER_CELL` (0 when the lesion does
+not carry the target: non-specific uptake only). Tissue density is taken as 1 g/mL.
+
+Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason): FDG
+(its uptake follows the lesions' ``fdg_suv``, not the vector model), cell-label tracers,
+vector formats without pharmacokinetics, non-PET scanners, lesion sites and inflamed organs the
+phantom has no place for, and antigen on normal tissues (on-target, off-tumour). CAR T-cell
+signal (homing, expansion) of T-cell-targeted tracers is not modelled yet either.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+
+from immunopet.data import read_toml
+from immunopet.image import DecayCorrection, Quantity
+from immunopet.io._atomic import atomic_path
+from immunopet.io.dicom._write import (
+    PetSeriesSpec,
+    ct_series_datasets,
+    pet_series_datasets,
+    write_datasets,
+)
+from immunopet.io.nifti import write_nifti
+from immunopet.physics import decay_factor, nuclide
+from immunopet.planning import scanner
+from immunopet.simulate._anatomy import LesionSpec, Phantom, _layout, build_phantom
+from immunopet.simulate._scanner import PetSystem
+from immunopet.simulate._scenario import (
+    PatientLesion,
+    PatientSpec,
+    PatientTracer,
+    Scan,
+    series_value,
+)
+from immunopet.tracers._pharmacokinetics import (
+    TwoTissueVectorModel,
+    pharmacokinetic_formats,
+    vector_pharmacokinetics,
+)
+
+__all__ = [
+    "FRAME_DURATION_S",
+    "REFERENCE_ANTIGENS_PER_CELL",
+    "TISSUE_OF_LABEL",
+    "simulate_patient",
+]
+
+#: Antigens per cell of the pharmacokinetic table's reference tumour (antigen density 1.0).
+#: ASSUMED: 5000, the order of CD19 on B-cell lymphoma used by the built-in scenarios.
+REFERENCE_ANTIGENS_PER_CELL: Final = 5000.0
+#: Duration of each PET acquisition (one frame over the whole field), s. ASSUMED convention.
+FRAME_DURATION_S: Final = 300.0
+#: Pharmacokinetic tissue of each phantom tissue label (lesions use ``"tumour"``; air is 0).
+TISSUE_OF_LABEL: Final[Mapping[str, str]] = {
+    "liver": "liver",
+    "spleen": "spleen",
+    "kidneys": "kidneys",
+    "heart": "blood",
+    "muscle": "muscle",
+    "fat": "muscle",
+    "red_marrow": "muscle",
+    "lungs": "muscle",
+    "brain": "muscle",
+    "lymph_node": "muscle",
+    "urinary_bladder": "muscle",
+}
+#: Scenario organ names that are a phantom label under another name.
+_ORGAN_ALIASES: Final[Mapping[str, str]] = {"bone_marrow": "red_marrow", "kidney": "kidneys"}
+#: Scenario lesion sites placed at a phantom site of another name.
+_SITE_ALIASES: Final[Mapping[str, str]] = {
+    "bone_marrow": "spine",
+    "bone_marrow_pelvis": "pelvis_right",
+}
+_TISSUE_DENSITY_G_PER_ML: Final = 1.0
+_SEX_CODE: Final[Mapping[str, str]] = {"female": "F", "male": "M"}
+
+
+@dataclass(frozen=True)
+class _Acquisition:
+    tracer: PatientTracer
+    scan: Scan
+    day: float
+    delay_h: float
+
+
+def _day_folder(day: float) -> str:
+    return f"day{day:+07.2f}"
+
+
+def _at_second(when: datetime) -> datetime:
+    """Round to the whole second (DICOM times are written to the second)."""
+    return (when + timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
+def _lesion_diameter_mm(lesion: PatientLesion, day: float) -> float:
+    if lesion.appears_day is not None and day < lesion.appears_day:
+        return 0.0
+    return lesion.diameter_mm * series_value(lesion.relative_size, day)
+
+
+def _resolve_site(site: str, sites: Collection[str]) -> str | None:
+    """The phantom site for a scenario site; None if there is none.
+
+    Tried in turn: the site, its alias, its right then left station, then the same with
+    trailing words dropped (``lung_left_upper_lobe`` → ``lung_left``).
+    """
+    words = site.split("_")
+    for end in range(len(words), 0, -1):
+        stem = "_".join(words[:end])
+        for candidate in (stem, _SITE_ALIASES.get(stem, ""), f"{stem}_right", f"{stem}_left"):
+            if candidate in sites:
+                return candidate
+    return None
+
+
+def _skip_reason(tracer: PatientTracer, scan: Scan) -> str | None:
+    if "fdg" in tracer.agent.lower():
+        return "FDG uptake (lesion fdg_suv) not implemented yet"
+    if tracer.cell_label is not None:
+        return "cell-label tracers not implemented yet"
+    if tracer.vector_format not in pharmacokinetic_formats():
+        return f"vector format {tracer.vector_format.value} has no pharmacokinetics"
+    if scanner(scan.scanner).modality != "PET":
+        return f"scanner {scan.scanner} is not PET (SPECT not implemented yet)"
+    return None
+
+
+def _inflammation_factor(
+    patient: PatientSpec, label: str, tracer: PatientTracer, day: float
+) -> float:
+    factor = 1.0
+    for item in patient.inflammation:
+        organ = _ORGAN_ALIASES.get(item.organ, item.organ)
+        if organ != label or not item.start_day <= day <= item.end_day:
+            continue
+        if item.tracers and tracer.key not in item.tracers:
+            continue
+        factor *= item.uptake_factor
+    return factor
+
+
+def _concentrations(
+    patient: PatientSpec, phantom: Phantom, acquisition: _Acquisition, activity_bq: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """True Bq/mL of every label at the scan start and each lesion's relative antigen density."""
+    tracer, day = acquisition.tracer, acquisition.day
+    elapsed_s = acquisition.delay_h * 3600.0
+    parameters = vector_pharmacokinetics(tracer.vector_format)
+    times = np.array([elapsed_s])
+    normal = TwoTissueVectorModel(parameters).time_activity_curves(times)
+    physical = decay_factor(nuclide(tracer.nuclide).half_life_s, elapsed_s)
+    per_percent = activity_bq / 100.0 * _TISSUE_DENSITY_G_PER_ML * physical
+    lesions = {lesion.name: lesion for lesion in patient.lesions}
+    concentration: dict[str, float] = {}
+    density: dict[str, float] = {}
+    for label in phantom.labels:
+        if label in lesions:
+            antigens = lesions[label].antigens_per_cell.get(tracer.target)
+            relative = (
+                0.0
+                if antigens is None
+                else series_value(antigens, day) / REFERENCE_ANTIGENS_PER_CELL
+            )
+            density[label] = relative
+            model = TwoTissueVectorModel(parameters, antigen_density=relative)
+            percent = float(model.tissue_percent_id_per_g("tumour", times)[0])
+        elif label in TISSUE_OF_LABEL:
+            percent = float(normal[TISSUE_OF_LABEL[label]][0])
+        else:  # air
+            percent = 0.0
+        factor = _inflammation_factor(patient, label, tracer, day)
+        concentration[label] = percent * per_percent * factor
+    return concentration, density
+
+
+def _acquisitions(patient: PatientSpec) -> list[_Acquisition]:
+    tracers = {tracer.key: tracer for tracer in patient.tracers}
+    found = [
+        _Acquisition(tracers[scan.tracer], scan, scan.injection_day + delay / 24.0, delay)
+        for scan in patient.scans
+        for delay in scan.scan_delays_h
+    ]
+    return sorted(found, key=lambda item: (item.day, item.tracer.key))
+
+
+def _write_json(payload: Any, path: Path) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def simulate_patient(
+    patient: PatientSpec,
+    out_dir: str | Path,
+    *,
+    noiseless: bool = False,
+    rng: np.random.Generator,
+    voxel_mm: float | None = None,
+) -> dict[str, Any]:
+    """Simulate every scan of ``patient`` and write the files and ``truth.json`` to ``out_dir``.
+
+    Parameters
+    ----------
+    patient : PatientSpec
+        From :func:`~immunopet.simulate.draw_cohort`.
+    out_dir : str or pathlib.Path
+        Folder of this patient (created; the layout is in the module text).
+    noiseless : bool
+        Write the expected (noise-free, resolution-blurred) images.
+    rng : numpy.random.Generator
+        Source of the counting noise.
+    voxel_mm : float, optional
+        Isotropic voxel size of the phantom (default: the species' default).
+
+    Returns
+    -------
+    dict
+        The content of ``truth.json``.
+
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sex = _SEX_CODE[patient.sex]
+    weight_kg = round(patient.weight_kg, 1)
+    height_cm = None if patient.height_cm is None else round(patient.height_cm, 1)
+    not_simulated: list[dict[str, Any]] = []
+    scans: list[dict[str, Any]] = []
+    timepoints: dict[str, dict[str, Any]] = {}
+    phantoms: dict[float, Phantom] = {}
+    phantom_sex: Literal["M", "F"] = "M" if sex == "M" else "F"
+    site_names = _layout(patient.species, phantom_sex, 1.0, 1.0)[1]
+    placed: dict[str, str] = {}
+    for lesion in patient.lesions:
+        resolved = _resolve_site(lesion.site, site_names)
+        if resolved is None:
+            not_simulated.append(
+                {"lesion": lesion.name, "reason": f"site {lesion.site!r} is not in the phantom"}
+            )
+        else:
+            placed[lesion.name] = resolved
+    not_simulated.extend(
+        {"normal_tissue": tissue.site, "reason": "on-target off-tumour antigen not modelled yet"}
+        for tissue in patient.normal_tissues
+    )
+    labels_in_phantom = set(read_toml("anatomy.toml")["tissues"])
+    not_simulated.extend(
+        {"inflammation": item.organ, "reason": "organ is not a phantom label"}
+        for item in patient.inflammation
+        if _ORGAN_ALIASES.get(item.organ, item.organ) not in labels_in_phantom
+    )
+
+    for acquisition in _acquisitions(patient):
+        tracer, scan, day = acquisition.tracer, acquisition.scan, acquisition.day
+        reason = _skip_reason(tracer, scan)
+        if reason is not None:
+            not_simulated.append(
+                {"tracer": tracer.key, "agent": tracer.agent, "day": day, "reason": reason}
+            )
+            continue
+        injection = _at_second(patient.infusion_datetime + timedelta(days=scan.injection_day))
+        start = _at_second(injection + timedelta(hours=acquisition.delay_h))
+        folder = out / _day_folder(day)
+        if day not in phantoms:
+            lesion_specs = [
+                LesionSpec(placed[lesion.name], diameter, lesion.name)
+                for lesion in patient.lesions
+                if lesion.name in placed and (diameter := _lesion_diameter_mm(lesion, day)) > 0.0
+            ]
+            phantom = build_phantom(
+                patient.species,
+                voxel_mm=voxel_mm,
+                sex=phantom_sex,
+                weight_kg=weight_kg,
+                height_cm=height_cm,
+                lesions=lesion_specs,
+            )
+            phantoms[day] = phantom
+            write_datasets(
+                ct_series_datasets(phantom.ct, when=start, patient_id=patient.patient_id),
+                folder / "CT",
+            )
+            write_nifti(phantom.label_map, folder / "labels.nii.gz")
+            timepoints[folder.name] = {
+                "day": day,
+                "ct_datetime": start.isoformat(),
+                "labels": dict(phantom.labels),
+                "lesion_sites": {spec.name: spec.site for spec in lesion_specs},
+                "lesion_diameters_mm": {spec.name: spec.diameter_mm for spec in lesion_specs},
+                "lesion_centroids_lps_mm": {
+                    name: list(centre) for name, centre in phantom.lesion_centres_mm.items()
+                },
+            }
+        phantom = phantoms[day]
+        activity_bq = round(tracer.activity_mbq * 1e6, -4)
+        concentration, density = _concentrations(patient, phantom, acquisition, activity_bq)
+        lookup = np.zeros(len(phantom.labels), dtype=np.float64)
+        for label, index in phantom.labels.items():
+            lookup[index] = concentration[label]
+        truth = phantom.label_map.with_array(
+            lookup[phantom.label_map.array], Quantity.ACTIVITY_CONCENTRATION
+        )
+        image = PetSystem(scanner(scan.scanner)).acquire(
+            truth,
+            nuclide=tracer.nuclide,
+            frame_duration_s=FRAME_DURATION_S,
+            rng=None if noiseless else rng,
+        )
+        spec = PetSeriesSpec(
+            nuclide=tracer.nuclide,
+            injected_activity_bq=activity_bq,
+            injection_datetime=injection,
+            series_datetime=start,
+            frame_duration_s=FRAME_DURATION_S,
+            weight_kg=weight_kg,
+            height_cm=height_cm,
+            sex=sex,
+            decay_correction=DecayCorrection.START,
+            radiopharmaceutical=tracer.agent,
+            patient_id=patient.patient_id,
+        )
+        pet_folder = folder / f"{tracer.key}_PT"
+        write_datasets(pet_series_datasets(image, spec), pet_folder)
+        lesion_names = {lesion.name for lesion in patient.lesions}
+        scans.append(
+            {
+                "tracer": tracer.key,
+                "agent": tracer.agent,
+                "target": tracer.target,
+                "vector_format": tracer.vector_format.value,
+                "nuclide": nuclide(tracer.nuclide).name,
+                "scanner": scan.scanner,
+                "injected_activity_bq": activity_bq,
+                "injection_datetime": injection.isoformat(),
+                "scan_datetime": start.isoformat(),
+                "frame_duration_s": FRAME_DURATION_S,
+                "day": day,
+                "folder": str(pet_folder.relative_to(out)),
+                "ct_folder": str((folder / "CT").relative_to(out)),
+                "noiseless": noiseless,
+                "organ_bq_per_ml": {
+                    name: value for name, value in concentration.items() if name not in lesion_names
+                },
+                "lesion_bq_per_ml": {
+                    name: value for name, value in concentration.items() if name in lesion_names
+                },
+                "lesion_antigen_density": density,
+                "lesion_centroids_lps_mm": {
+                    name: list(centre) for name, centre in phantom.lesion_centres_mm.items()
+                },
+            }
+        )
+
+    payload: dict[str, Any] = {
+        "patient": {
+            "patient_id": patient.patient_id,
+            "scenario": patient.scenario,
+            "seed": patient.seed,
+            "species": patient.species,
+            "sex": sex,
+            "weight_kg": weight_kg,
+            "height_cm": height_cm,
+            "infusion_datetime": patient.infusion_datetime.isoformat(),
+            "car_t_target": patient.car_t_target,
+            "infused_cells": patient.infused_cells,
+        },
+        "conventions": {
+            "concentration": "Bq/mL at the scan start (PET decay correction START)",
+            "tissue_of_label": dict(TISSUE_OF_LABEL),
+            "reference_antigens_per_cell": REFERENCE_ANTIGENS_PER_CELL,
+            "labels_nifti": "uint8 label ids, Quantity unitless; ids per timepoint",
+            "coordinates": "DICOM LPS, mm",
+        },
+        "timepoints": timepoints,
+        "scans": scans,
+        "events": [
+            {
+                "type": event.type.value,
+                "lesion": event.lesion,
+                "site": event.site,
+                "day": event.day,
+                "note": event.note,
+            }
+            for event in patient.events
+        ],
+        "not_simulated": not_simulated,
+    }
+    _write_json(payload, out / "truth.json")
+    return payload
