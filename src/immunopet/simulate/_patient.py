@@ -22,10 +22,18 @@ curve of a model whose antigen density is the lesion's antigens per cell of the 
 target on that day divided by :data:`REFERENCE_ANTIGENS_PER_CELL` (0 when the lesion does
 not carry the target: non-specific uptake only). Tissue density is taken as 1 g/mL.
 
+Cell-label tracers with a direct PET label (e.g. ⁸⁹Zr-oxine) follow the infused cells of
+:mod:`immunopet.simulate._cells`: the tracer's activity is the label bound to the cells at
+infusion; on the scan day the cell-bound label of each site plus the free label (efflux, dead
+cells; liver and spleen) is spread uniformly over that phantom label (activity / volume). Sites
+and lesions the phantom lacks, and the ``muscle`` site (rest of the body), are spread over
+every tissue label that is not a cell site. Every timepoint lists the live CAR T cells per site
+and per lesion (``"live_car_t_cells"``).
+
 Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason): FDG
-(its uptake follows the lesions' ``fdg_suv``, not the vector model), cell-label tracers,
-vector formats without pharmacokinetics, non-PET scanners, lesion sites and inflamed organs the
-phantom has no place for, and antigen on normal tissues (on-target, off-tumour). CAR T-cell
+(its uptake follows the lesions' ``fdg_suv``, not the vector model), reporter-gene and SPECT
+cell labels, cell labels imaged before the infusion, vector formats without pharmacokinetics,
+non-PET scanners, lesion sites and inflamed organs the phantom has no place for, and antigen on normal tissues (on-target, off-tumour). CAR T-cell
 signal (homing, expansion) of T-cell-targeted tracers is not modelled yet either.
 """
 
@@ -41,6 +49,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from immunopet.data import read_toml
+from immunopet.errors import InputError
 from immunopet.image import DecayCorrection, Quantity
 from immunopet.io._atomic import atomic_path
 from immunopet.io.dicom._write import (
@@ -51,8 +60,10 @@ from immunopet.io.dicom._write import (
 )
 from immunopet.io.nifti import write_nifti
 from immunopet.physics import decay_factor, nuclide
-from immunopet.planning import scanner
+from immunopet.planning import DirectLabel, scanner
+from immunopet.planning._cells import cell_label, resolve_cell_label
 from immunopet.simulate._anatomy import LesionSpec, Phantom, _layout, build_phantom
+from immunopet.simulate._cells import direct_label_activity, live_cells_by_site
 from immunopet.simulate._scanner import PetSystem
 from immunopet.simulate._scenario import (
     PatientLesion,
@@ -142,11 +153,19 @@ def _resolve_site(site: str, sites: Collection[str]) -> str | None:
     return None
 
 
-def _skip_reason(tracer: PatientTracer, scan: Scan) -> str | None:
+def _skip_reason(tracer: PatientTracer, scan: Scan, day: float) -> str | None:
     if "fdg" in tracer.agent.lower():
         return "FDG uptake (lesion fdg_suv) not implemented yet"
     if tracer.cell_label is not None:
-        return "cell-label tracers not implemented yet"
+        try:
+            label, _ = resolve_cell_label(cell_label(tracer.cell_label))
+        except InputError as error:
+            return f"cell label {tracer.cell_label}: {error}"
+        if not isinstance(label, DirectLabel):
+            return f"reporter-gene cell label {tracer.cell_label} not implemented yet"
+        if day < 0.0:
+            return "labelled cells are imaged from the infusion on"
+        return None
     if tracer.vector_format not in pharmacokinetic_formats():
         return f"vector format {tracer.vector_format.value} has no pharmacokinetics"
     if scanner(scan.scanner).modality != "PET":
@@ -202,6 +221,44 @@ def _concentrations(
     return concentration, density
 
 
+def _cell_concentrations(
+    patient: PatientSpec, phantom: Phantom, acquisition: _Acquisition, activity_bq: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """True Bq/mL of every label for a directly labelled cell tracer; bound and free label, Bq."""
+    tracer = acquisition.tracer
+    assert tracer.cell_label is not None
+    label, _ = resolve_cell_label(cell_label(tracer.cell_label))
+    assert isinstance(label, DirectLabel)
+    activity = direct_label_activity(
+        patient, label, [acquisition.day], bound_bq_at_infusion=activity_bq
+    )
+    present = {
+        site: float(value[0])
+        for site, value in activity.by_site_bq.items()
+        if site != "muscle" and phantom.volume_ml.get(site, 0.0) > 0.0
+    }
+    rest_bq = sum(
+        float(value[0]) for site, value in activity.by_site_bq.items() if site not in present
+    )
+    rest_labels = [
+        name
+        for name in phantom.labels
+        if name != "air" and name not in present and name not in activity.by_site_bq
+    ]
+    rest_labels.append("muscle")
+    rest_ml = sum(phantom.volume_ml[name] for name in rest_labels)
+    concentration = dict.fromkeys(phantom.labels, 0.0)
+    for site, bq in present.items():
+        concentration[site] = bq / phantom.volume_ml[site]
+    for name in rest_labels:
+        concentration[name] = rest_bq / rest_ml
+    totals = {
+        "cell_bound_bq": float(activity.bound_bq[0]),
+        "free_label_bq": float(activity.free_bq[0]),
+    }
+    return concentration, totals
+
+
 def _acquisitions(patient: PatientSpec) -> list[_Acquisition]:
     tracers = {tracer.key: tracer for tracer in patient.tracers}
     found = [
@@ -249,7 +306,8 @@ def simulate_patient(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sex = _SEX_CODE[patient.sex]
-    weight_kg = round(patient.weight_kg, 1)
+    # Mice weigh grams: keep four decimals of kg (DICOM PatientWeight is a decimal string).
+    weight_kg = round(patient.weight_kg, 1 if patient.species == "adult" else 4)
     height_cm = None if patient.height_cm is None else round(patient.height_cm, 1)
     not_simulated: list[dict[str, Any]] = []
     scans: list[dict[str, Any]] = []
@@ -279,7 +337,7 @@ def simulate_patient(
 
     for acquisition in _acquisitions(patient):
         tracer, scan, day = acquisition.tracer, acquisition.scan, acquisition.day
-        reason = _skip_reason(tracer, scan)
+        reason = _skip_reason(tracer, scan, day)
         if reason is not None:
             not_simulated.append(
                 {"tracer": tracer.key, "agent": tracer.agent, "day": day, "reason": reason}
@@ -308,8 +366,21 @@ def simulate_patient(
                 folder / "CT",
             )
             write_nifti(phantom.label_map, folder / "labels.nii.gz")
+            lesion_names_all = {lesion.name for lesion in patient.lesions}
+            # No CAR T cells before the infusion (baseline scans).
+            infused = 1.0 if day >= 0.0 else 0.0
+            cells = {
+                site: infused * float(value[0])
+                for site, value in live_cells_by_site(patient, [max(day, 0.0)]).items()
+            }
             timepoints[folder.name] = {
                 "day": day,
+                "live_car_t_cells": {
+                    site: value for site, value in cells.items() if site not in lesion_names_all
+                },
+                "live_car_t_cells_in_lesions": {
+                    site: value for site, value in cells.items() if site in lesion_names_all
+                },
                 "ct_datetime": start.isoformat(),
                 "labels": dict(phantom.labels),
                 "lesion_sites": {spec.name: spec.site for spec in lesion_specs},
@@ -320,7 +391,14 @@ def simulate_patient(
             }
         phantom = phantoms[day]
         activity_bq = round(tracer.activity_mbq * 1e6, -4)
-        concentration, density = _concentrations(patient, phantom, acquisition, activity_bq)
+        cell_totals: dict[str, float] = {}
+        if tracer.cell_label is None:
+            concentration, density = _concentrations(patient, phantom, acquisition, activity_bq)
+        else:
+            concentration, cell_totals = _cell_concentrations(
+                patient, phantom, acquisition, activity_bq
+            )
+            density = {}
         lookup = np.zeros(len(phantom.labels), dtype=np.float64)
         for label, index in phantom.labels.items():
             lookup[index] = concentration[label]
@@ -351,6 +429,7 @@ def simulate_patient(
         lesion_names = {lesion.name for lesion in patient.lesions}
         scans.append(
             {
+                **cell_totals,
                 "tracer": tracer.key,
                 "agent": tracer.agent,
                 "target": tracer.target,
