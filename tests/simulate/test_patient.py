@@ -26,7 +26,7 @@ VOXEL_MM = 12.0
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     scenario = load_scenario("complete_response")
     patient = draw_cohort(scenario, 1, seed=3)[0]
-    # One FDG scan (not simulated yet) and one minibody scan keep the test fast.
+    # One FDG scan and one minibody scan keep the test fast.
     scans = (scenario.scans[0], dataclasses.replace(scenario.scans[4], scan_delays_h=(24.0,)))
     patient = dataclasses.replace(patient, scans=scans)
     out = tmp_path_factory.mktemp("sim") / patient.patient_id
@@ -39,9 +39,8 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def test_truth_json_matches_return_and_lists_skips(simulated: tuple[Path, dict[str, Any]]) -> None:
     out, truth = simulated
     assert json.loads((out / "truth.json").read_text(encoding="utf-8")) == truth
-    assert [scan["tracer"] for scan in truth["scans"]] == ["cd8_minibody"]
-    assert [item["tracer"] for item in truth["not_simulated"]] == ["fdg"]
-    assert "FDG" in truth["not_simulated"][0]["reason"]
+    assert [scan["tracer"] for scan in truth["scans"]] == ["fdg", "cd8_minibody"]
+    assert not any("tracer" in item for item in truth["not_simulated"])
 
 
 def test_suv_reads_back_administration_and_patient(
@@ -87,7 +86,7 @@ def test_truth_holds_scenario_events_and_lesions(simulated: tuple[Path, dict[str
         }
         for event in scenario.events
     ]
-    scan_truth = truth["scans"][0]
+    scan_truth = next(scan for scan in truth["scans"] if scan["tracer"] == "cd8_minibody")
     assert set(scan_truth["lesion_bq_per_ml"]) == {"mediastinal_mass", "inguinal_node_left"}
     assert set(scan_truth["lesion_centroids_lps_mm"]) == set(scan_truth["lesion_bq_per_ml"])
     # The CD8 minibody's target is not on the lymphoma cells: non-specific uptake only.
@@ -144,7 +143,7 @@ def test_cli_writes_a_cohort(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = tmp_path / "run"
     argv = ["simulate", "--scenario", "complete_response", "--out", str(out), "--seed", "5"]
     assert main([*argv, "--voxel-mm", "16"]) == 0
-    assert "P0001: 4 PET scans" in capsys.readouterr().out
+    assert "P0001: 7 PET scans" in capsys.readouterr().out
     truth = json.loads((out / "P0001" / "truth.json").read_text(encoding="utf-8"))
     assert truth["patient"]["seed"] == 5
     for scan in truth["scans"]:

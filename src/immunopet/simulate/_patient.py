@@ -22,6 +22,16 @@ curve of a model whose antigen density is the lesion's antigens per cell of the 
 target on that day divided by :data:`REFERENCE_ANTIGENS_PER_CELL` (0 when the lesion does
 not carry the target: non-specific uptake only). Tissue density is taken as 1 g/mL.
 
+¹⁸F-FDG does not follow the vector model: each label gets the typical SUVbw of
+``data/fdg_uptake.toml`` (about 60 min after injection; the heart label takes the blood-pool
+value) and each lesion its scenario ``fdg_suv`` on the scan day, converted with the SUVbw
+definition (tissue density 1 g/mL)::
+
+    C = SUV × A_inj × 2^(−t/T½) / (body weight in g) × inflammation factor
+
+with the body weight written to the DICOM header, so that a reader's SUVbw gives back the
+table's value (before resolution and partial-volume effects).
+
 Cell-label tracers with a direct PET label (e.g. ⁸⁹Zr-oxine) follow the infused cells of
 :mod:`immunopet.simulate._cells`: the tracer's activity is the label bound to the cells at
 infusion; on the scan day the cell-bound label of each site plus the free label (efflux, dead
@@ -30,8 +40,8 @@ and lesions the phantom lacks, and the ``muscle`` site (rest of the body), are s
 every tissue label that is not a cell site. Every timepoint lists the live CAR T cells per site
 and per lesion (``"live_car_t_cells"``).
 
-Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason): FDG
-(its uptake follows the lesions' ``fdg_suv``, not the vector model), reporter-gene and SPECT
+Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason):
+reporter-gene and SPECT
 cell labels, cell labels imaged before the infusion, vector formats without pharmacokinetics,
 non-PET scanners, lesion sites and inflamed organs the phantom has no place for, and antigen on normal tissues (on-target, off-tumour). CAR T-cell
 signal (homing, expansion) of T-cell-targeted tracers is not modelled yet either.
@@ -153,9 +163,15 @@ def _resolve_site(site: str, sites: Collection[str]) -> str | None:
     return None
 
 
+def _is_fdg(tracer: PatientTracer) -> bool:
+    return "fdg" in tracer.agent.lower()
+
+
 def _skip_reason(tracer: PatientTracer, scan: Scan, day: float) -> str | None:
-    if "fdg" in tracer.agent.lower():
-        return "FDG uptake (lesion fdg_suv) not implemented yet"
+    if _is_fdg(tracer):
+        if scanner(scan.scanner).modality != "PET":
+            return f"scanner {scan.scanner} is not PET (SPECT not implemented yet)"
+        return None
     if tracer.cell_label is not None:
         try:
             label, _ = resolve_cell_label(cell_label(tracer.cell_label))
@@ -219,6 +235,35 @@ def _concentrations(
         factor = _inflammation_factor(patient, label, tracer, day)
         concentration[label] = percent * per_percent * factor
     return concentration, density
+
+
+def _fdg_suv_of_label() -> dict[str, float]:
+    """Typical FDG SUVbw of every phantom tissue label (``data/fdg_uptake.toml``)."""
+    table: Mapping[str, Mapping[str, Any]] = read_toml("fdg_uptake.toml")["suv_bw"]
+    return {label: float(entry["suv"]) for label, entry in table.items()}
+
+
+def _fdg_concentrations(
+    patient: PatientSpec,
+    phantom: Phantom,
+    acquisition: _Acquisition,
+    activity_bq: float,
+    weight_kg: float,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """True Bq/mL of every label for an FDG scan and the true SUVbw of every label."""
+    tracer, day = acquisition.tracer, acquisition.day
+    physical = decay_factor(nuclide(tracer.nuclide).half_life_s, acquisition.delay_h * 3600.0)
+    per_suv = activity_bq * physical / (weight_kg * 1000.0) * _TISSUE_DENSITY_G_PER_ML
+    normal = _fdg_suv_of_label()
+    lesions = {lesion.name: lesion for lesion in patient.lesions}
+    suv: dict[str, float] = {}
+    for label in phantom.labels:
+        if label in lesions:
+            value = series_value(lesions[label].fdg_suv, day)
+        else:
+            value = normal.get(label, 0.0)
+        suv[label] = value * _inflammation_factor(patient, label, tracer, day)
+    return {label: value * per_suv for label, value in suv.items()}, suv
 
 
 def _cell_concentrations(
@@ -391,14 +436,17 @@ def simulate_patient(
             }
         phantom = phantoms[day]
         activity_bq = round(tracer.activity_mbq * 1e6, -4)
-        cell_totals: dict[str, float] = {}
-        if tracer.cell_label is None:
+        extra: dict[str, Any] = {}
+        density: dict[str, float] = {}
+        if _is_fdg(tracer):
+            concentration, true_suv = _fdg_concentrations(
+                patient, phantom, acquisition, activity_bq, weight_kg
+            )
+            extra = {"suv_bw": true_suv}
+        elif tracer.cell_label is None:
             concentration, density = _concentrations(patient, phantom, acquisition, activity_bq)
         else:
-            concentration, cell_totals = _cell_concentrations(
-                patient, phantom, acquisition, activity_bq
-            )
-            density = {}
+            concentration, extra = _cell_concentrations(patient, phantom, acquisition, activity_bq)
         lookup = np.zeros(len(phantom.labels), dtype=np.float64)
         for label, index in phantom.labels.items():
             lookup[index] = concentration[label]
@@ -429,7 +477,7 @@ def simulate_patient(
         lesion_names = {lesion.name for lesion in patient.lesions}
         scans.append(
             {
-                **cell_totals,
+                **extra,
                 "tracer": tracer.key,
                 "agent": tracer.agent,
                 "target": tracer.target,
@@ -474,6 +522,8 @@ def simulate_patient(
             "concentration": "Bq/mL at the scan start (PET decay correction START)",
             "tissue_of_label": dict(TISSUE_OF_LABEL),
             "reference_antigens_per_cell": REFERENCE_ANTIGENS_PER_CELL,
+            "fdg": "SUVbw per label from data/fdg_uptake.toml, lesions their fdg_suv; "
+            "C = SUV x decayed activity / body weight in g (scan key 'suv_bw')",
             "labels_nifti": "uint8 label ids, Quantity unitless; ids per timepoint",
             "coordinates": "DICOM LPS, mm",
         },
