@@ -8,7 +8,7 @@ Built so far: analytic anatomy (:func:`build_phantom`), the PET imaging system
 scenarios as YAML data with virtual cohorts (:func:`load_scenario`, :func:`draw_cohort`).
 """
 
-from immunopet.simulate._anatomy import LesionSpec, Phantom, build_phantom
+from immunopet.simulate._anatomy import LesionSpec, Phantom, anatomy_sites, build_phantom
 from immunopet.simulate._scanner import ImagingSystem, PetSystem, UniformRegionNoise
 from immunopet.simulate._scenario import (
     EventType,
@@ -28,6 +28,7 @@ __all__ = [
     "Phantom",
     "Scenario",
     "UniformRegionNoise",
+    "anatomy_sites",
     "build_phantom",
     "draw_cohort",
     "list_scenarios",

@@ -27,7 +27,7 @@ from immunopet.errors import InputError
 from immunopet.image import Quantity, Volume
 from immunopet.units import G_PER_KG, ML_PER_MM3
 
-__all__ = ["LesionSpec", "Phantom", "build_phantom"]
+__all__ = ["LesionSpec", "Phantom", "anatomy_sites", "build_phantom"]
 
 Species = Literal["adult", "mouse"]
 Sex = Literal["M", "F"]
@@ -316,6 +316,18 @@ def _layout(
         sites[station] = (x * lateral, y * lateral, z * axial)
         organ_shapes["lymph_node"].append(_Shape("ellipsoid", sites[station], (node_radius,) * 3))
     return organ_shapes, sites
+
+
+def anatomy_sites(species: Species, sex: Sex = "M") -> tuple[str, ...]:
+    """Names of the sites a lesion can be placed at (organs, organ parts, lymph-node stations).
+
+    Examples
+    --------
+    >>> "inguinal_lymph_node_left" in anatomy_sites("adult")
+    True
+
+    """
+    return tuple(sorted(_layout(species, sex, 1.0, 1.0)[1]))
 
 
 def build_phantom(

@@ -72,7 +72,7 @@ from immunopet.io.nifti import write_nifti
 from immunopet.physics import decay_factor, nuclide
 from immunopet.planning import DirectLabel, scanner
 from immunopet.planning._cells import cell_label, resolve_cell_label
-from immunopet.simulate._anatomy import LesionSpec, Phantom, _layout, build_phantom
+from immunopet.simulate._anatomy import LesionSpec, Phantom, anatomy_sites, build_phantom
 from immunopet.simulate._cells import direct_label_activity, live_cells_by_site
 from immunopet.simulate._scanner import PetSystem
 from immunopet.simulate._scenario import (
@@ -359,7 +359,7 @@ def simulate_patient(
     timepoints: dict[str, dict[str, Any]] = {}
     phantoms: dict[float, Phantom] = {}
     phantom_sex: Literal["M", "F"] = "M" if sex == "M" else "F"
-    site_names = _layout(patient.species, phantom_sex, 1.0, 1.0)[1]
+    site_names = anatomy_sites(patient.species, phantom_sex)
     placed: dict[str, str] = {}
     for lesion in patient.lesions:
         resolved = _resolve_site(lesion.site, site_names)
