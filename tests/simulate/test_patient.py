@@ -153,3 +153,35 @@ def test_cli_writes_a_cohort(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     first = truth["scans"][0]
     image = load_scan(out / "P0001" / first["folder"]).volume.array
     assert float(np.std(image[image > 0])) > 0.0
+
+
+def test_written_dicom_passes_pydicom_strict_reading(
+    simulated: tuple[Path, dict[str, Any]],
+) -> None:
+    # Conformance check: every file re-read with pydicom's validation set to raise on any value
+    # that breaks its VR (length, character set, format), every element converted.
+    import pydicom
+    from pydicom import config
+
+    out, _ = simulated
+    files = sorted(p for p in out.rglob("*.dcm"))
+    assert files
+    previous = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.RAISE
+    try:
+        for path in files:
+            ds = pydicom.dcmread(path)
+            for element in ds.iterall():
+                _ = element.value
+            assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+            assert ds.SOPClassUID in (
+                "1.2.840.10008.5.1.4.1.1.128",  # PET Image Storage
+                "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+            )
+            if ds.Modality == "PT":
+                assert ds.Units == "BQML"
+                assert ds.DecayCorrection == "START"
+                item = ds.RadiopharmaceuticalInformationSequence[0]
+                assert len(str(item.RadiopharmaceuticalStartDateTime)) >= 14
+    finally:
+        config.settings.reading_validation_mode = previous
