@@ -19,12 +19,14 @@ The UCUM codes are what DICOM and PET-BIDS output carry.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 __all__ = [
     "BQ_PER_MBQ",
     "CM2_PER_M2",
     "CM_PER_M",
+    "FWHM_PER_SIGMA",
     "G_PER_KG",
     "KEV_PER_MEV",
     "ML_PER_MM3",
@@ -47,6 +49,9 @@ ML_PER_MM3: Final = 1.0e-3
 G_PER_KG: Final = 1000.0
 KEV_PER_MEV: Final = 1000.0
 BQ_PER_MBQ: Final = 1.0e6
+
+#: Full width at half maximum of a Gaussian per standard deviation, 2·sqrt(2·ln 2) (resolution specs).
+FWHM_PER_SIGMA: Final = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 #: UCUM codes of the quantities immunopet writes.
 UCUM: Final[dict[str, str]] = {

@@ -128,3 +128,14 @@ def test_both_icrp107_packages_agree_on_half_life(name: str) -> None:
         record["time_unit"]
     ]
     assert nuclide(name).half_life_s == pytest.approx(float(record["half_life"]) * unit_s, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", known_nuclides())
+def test_dicom_code_meaning_round_trips(name: str) -> None:
+    # The writer labels a series "^<mass>^<Element>" (DICOM CID 4020 style); the reader must
+    # resolve that back to the same nuclide for every nuclide the project lists.
+    from immunopet.physics import element_name
+
+    mass = name.split("-")[1]
+    assert element_name(name) != name.split("-")[0]  # a real English name from nuclides.csv
+    assert canonical_nuclide_name(f"^{mass}^{element_name(name)}") == name

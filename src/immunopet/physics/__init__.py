@@ -12,6 +12,7 @@ from immunopet.physics._nuclides import (
     EmissionLine,
     Nuclide,
     canonical_nuclide_name,
+    element_name,
     known_nuclides,
     nuclide,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "decay_correction_factor",
     "decay_factor",
     "decay_factor_between",
+    "element_name",
     "frame_average_decay_factor",
     "frame_effective_offset_s",
     "known_nuclides",

@@ -25,7 +25,14 @@ from immunopet.data import read_csv, read_toml
 from immunopet.errors import NuclideError
 from immunopet.units import KEV_PER_MEV
 
-__all__ = ["EmissionLine", "Nuclide", "canonical_nuclide_name", "known_nuclides", "nuclide"]
+__all__ = [
+    "EmissionLine",
+    "Nuclide",
+    "canonical_nuclide_name",
+    "element_name",
+    "known_nuclides",
+    "nuclide",
+]
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,22 @@ def canonical_nuclide_name(name: str) -> str:
             f"{name!r} ({candidate}) is not in the ICRP-107 dataset", field="nuclide"
         )
     return candidate
+
+
+def element_name(nuclide_name: str) -> str:
+    """English element name of a nuclide (``data/nuclides.csv``), e.g. for DICOM code meanings.
+
+    Falls back to the element symbol for nuclides the table does not list.
+
+    Examples
+    --------
+    >>> element_name("89Zr"), element_name("Tc-99m")
+    ('Zirconium', 'Technetium')
+
+    """
+    symbol = canonical_nuclide_name(nuclide_name).split("-")[0]
+    names = {row["name"].split("-")[0]: row["element_name"] for row in read_csv("nuclides.csv")}
+    return names.get(symbol, symbol)
 
 
 def known_nuclides() -> tuple[str, ...]:

@@ -106,7 +106,7 @@ from immunopet.errors import InputError, TimingError
 from immunopet.kinetics import Stein2019CellularKinetics
 from immunopet.physics import decay_factor, frame_average_decay_factor, nuclide
 from immunopet.planning._scanner import ScannerModel
-from immunopet.units import G_PER_KG, ML_PER_MM3, S_PER_DAY
+from immunopet.units import FWHM_PER_SIGMA, G_PER_KG, ML_PER_MM3, S_PER_DAY
 
 __all__ = [
     "CellDetectability",
@@ -125,7 +125,6 @@ __all__ = [
 
 _TABLE = "cell_labelling.toml"
 _ML_PER_FL = 1.0e-12
-_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: Below this radius/σ ratio the closed form loses digits to cancellation; use its series.
 _SMALL_SPHERE_RATIO = 0.05
 _RECOVERY_SOURCE = (
@@ -164,7 +163,7 @@ def sphere_recovery_coefficient(volume_ml: float, fwhm_mm: float) -> float:
         if not math.isfinite(value) or value <= 0.0:
             raise InputError(f"{name} must be a positive number, got {value!r}", field=name)
     radius_mm = math.cbrt(3.0 * (volume_ml / ML_PER_MM3) / (4.0 * math.pi))
-    sigma_mm = fwhm_mm / _FWHM_PER_SIGMA
+    sigma_mm = fwhm_mm / FWHM_PER_SIGMA
     ratio = radius_mm / sigma_mm
     if ratio < _SMALL_SPHERE_RATIO:
         cube = ratio * ratio * ratio

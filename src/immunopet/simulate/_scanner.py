@@ -80,7 +80,7 @@ from immunopet import physics
 from immunopet.errors import InputError
 from immunopet.image import Quantity, Volume
 from immunopet.planning import ScannerModel
-from immunopet.units import ML_PER_MM3
+from immunopet.units import FWHM_PER_SIGMA, ML_PER_MM3
 
 __all__ = [
     "DEFAULT_NOISE_AMPLIFICATION",
@@ -92,7 +92,6 @@ __all__ = [
 #: Default noise-amplification factor η of the reconstruction (convention; see the module text).
 DEFAULT_NOISE_AMPLIFICATION = 3.6
 
-_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 #: The Gaussian kernel is cut at this many standard deviations (scipy's default).
 _TRUNCATE_SIGMAS = 4.0
 
@@ -226,7 +225,7 @@ class PetSystem:
                 f"spacing_mm must be three positive numbers, got {spacing.tolist()}",
                 field="spacing_mm",
             )
-        sigma_mm = self.resolution_fwhm_mm / _FWHM_PER_SIGMA
+        sigma_mm = self.resolution_fwhm_mm / FWHM_PER_SIGMA
         return tuple(float(sigma_mm / s) for s in spacing)
 
     def uniform_region_noise(

@@ -23,7 +23,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian,
 from immunopet.errors import InputError
 from immunopet.image import DecayCorrection, Quantity, Volume
 from immunopet.io._atomic import atomic_path
-from immunopet.physics import frame_average_decay_factor, nuclide, seconds_between
+from immunopet.physics import element_name, frame_average_decay_factor, nuclide, seconds_between
 from immunopet.units import CM_PER_M, MS_PER_S
 
 __all__ = [
@@ -36,13 +36,6 @@ __all__ = [
 PET_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.128")
 CT_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.2")
 _INT16_MAX = 32767
-_ELEMENT_NAMES = {
-    "F": "Fluorine",
-    "Zr": "Zirconium",
-    "Cu": "Copper",
-    "Ga": "Gallium",
-    "I": "Iodine",
-}
 
 
 @dataclass(frozen=True)
@@ -193,8 +186,8 @@ def pet_series_datasets(
     nuc = nuclide(spec.nuclide)
     study = _study(volume, spec.patient_id, spec.series_datetime)
     uid = series_uid or generate_uid()
-    symbol, mass = nuc.name.split("-")
-    element = _ELEMENT_NAMES.get(symbol, symbol)
+    mass = nuc.name.split("-")[1]
+    element = element_name(nuc.name)
     n_slices = volume.shape[0]
     per_bed = spec.slices_per_bed or n_slices
     datasets = []
