@@ -185,3 +185,23 @@ def test_written_dicom_passes_pydicom_strict_reading(
                 assert len(str(item.RadiopharmaceuticalStartDateTime)) >= 14
     finally:
         config.settings.reading_validation_mode = previous
+
+
+def test_visit_pet_and_ct_share_study_and_frame_of_reference(
+    simulated: tuple[Path, dict[str, Any]],
+) -> None:
+    import pydicom
+
+    out, truth = simulated
+    for scan_truth in truth["scans"]:
+        pt = pydicom.dcmread(next((out / scan_truth["folder"]).glob("*.dcm")))
+        ct = pydicom.dcmread(next((out / scan_truth["ct_folder"]).glob("*.dcm")))
+        assert pt.StudyInstanceUID == ct.StudyInstanceUID
+        assert pt.FrameOfReferenceUID == ct.FrameOfReferenceUID
+    studies = {
+        pydicom.dcmread(next((out / scan["folder"]).glob("*.dcm"))).StudyInstanceUID
+        for scan in truth["scans"]
+    }
+    # The two scans of the fixture are on different days: two visits, two studies.
+    assert len({scan["day"] for scan in truth["scans"]}) == len(studies) == 2
+    assert not list(out.parent.glob(".*.tmp"))  # no temporary folder left behind

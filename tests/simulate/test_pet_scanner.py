@@ -313,3 +313,23 @@ def test_impossible_acquisitions_are_refused() -> None:
         pet.acquire(suv, nuclide="F-18", frame_duration_s=60)
     with pytest.raises(InputError, match="spacing_mm must be three positive"):
         pet.uniform_region_noise(1.0, spacing_mm=(1.0, 1.0), nuclide="F-18", frame_duration_s=1)
+
+
+def test_whole_body_beds_decay_later_beds_are_noisier_but_unbiased() -> None:
+    # Two F-18 beds of 30 min: bed 1 starts 1800 s later with 2^(-1800/T½) of the activity,
+    # so its counts are that fraction and its voxel CV larger by 2^(+900/T½).
+    pet = PetSystem(MCT)
+    shape = (2 * 40, 48, 48)
+    truth = volume(np.full(shape, 5000.0), (4.0, 4.0, 4.0))
+    image = pet.acquire(
+        truth,
+        nuclide="F-18",
+        frame_duration_s=1800.0,
+        rng=np.random.default_rng(11),
+        slices_per_bed=40,
+    ).array.astype(np.float64)
+    bed0, bed1 = image[5:35], image[45:75]  # away from the bed boundary and the edges
+    assert bed0.mean() == pytest.approx(5000.0, rel=2e-3)
+    assert bed1.mean() == pytest.approx(5000.0, rel=2e-3)
+    ratio = (bed1.std() / bed1.mean()) / (bed0.std() / bed0.mean())
+    assert ratio == pytest.approx(2.0 ** (900.0 / HALF_LIFE_S["F-18"]), rel=0.03)

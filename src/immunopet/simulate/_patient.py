@@ -61,12 +61,12 @@ import numpy as np
 from immunopet.data import read_toml
 from immunopet.errors import InputError
 from immunopet.image import DecayCorrection, Quantity
-from immunopet.io._atomic import atomic_path
+from immunopet.io._atomic import atomic_directory, atomic_path
 from immunopet.io.dicom._write import (
     PetSeriesSpec,
-    ct_series_datasets,
-    pet_series_datasets,
-    write_datasets,
+    StudyIdentity,
+    write_ct_series,
+    write_pet_series,
 )
 from immunopet.io.nifti import write_nifti
 from immunopet.physics import decay_factor, nuclide
@@ -334,7 +334,9 @@ def simulate_patient(
     patient : PatientSpec
         From :func:`~immunopet.simulate.draw_cohort`.
     out_dir : str or pathlib.Path
-        Folder of this patient (created; the layout is in the module text).
+        Folder of this patient: must not exist or be empty. It is written in a
+        temporary folder beside it and renamed when complete, so an interrupted
+        simulation leaves nothing behind (the layout is in the module text).
     noiseless : bool
         Write the expected (noise-free, resolution-blurred) images.
     rng : numpy.random.Generator
@@ -348,8 +350,18 @@ def simulate_patient(
         The content of ``truth.json``.
 
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(out_dir) as work:
+        return _simulate_into(patient, work, noiseless=noiseless, rng=rng, voxel_mm=voxel_mm)
+
+
+def _simulate_into(
+    patient: PatientSpec,
+    out: Path,
+    *,
+    noiseless: bool,
+    rng: np.random.Generator,
+    voxel_mm: float | None,
+) -> dict[str, Any]:
     sex = _SEX_CODE[patient.sex]
     # Mice weigh grams: keep four decimals of kg (DICOM PatientWeight is a decimal string).
     weight_kg = round(patient.weight_kg, 1 if patient.species == "adult" else 4)
@@ -358,6 +370,7 @@ def simulate_patient(
     scans: list[dict[str, Any]] = []
     timepoints: dict[str, dict[str, Any]] = {}
     phantoms: dict[float, Phantom] = {}
+    studies: dict[float, StudyIdentity] = {}
     phantom_sex: Literal["M", "F"] = "M" if sex == "M" else "F"
     site_names = anatomy_sites(patient.species, phantom_sex)
     placed: dict[str, str] = {}
@@ -406,10 +419,9 @@ def simulate_patient(
                 lesions=lesion_specs,
             )
             phantoms[day] = phantom
-            write_datasets(
-                ct_series_datasets(phantom.ct, when=start, patient_id=patient.patient_id),
-                folder / "CT",
-            )
+            # One study per visit: its CT and PET share study and frame of reference.
+            studies[day] = StudyIdentity.new(patient.patient_id, start)
+            write_ct_series(phantom.ct, folder / "CT", when=start, study=studies[day])
             write_nifti(phantom.label_map, folder / "labels.nii.gz")
             lesion_names_all = {lesion.name for lesion in patient.lesions}
             # No CAR T cells before the infusion (baseline scans).
@@ -453,11 +465,14 @@ def simulate_patient(
         truth = phantom.label_map.with_array(
             lookup[phantom.label_map.array], Quantity.ACTIVITY_CONCENTRATION
         )
-        image = PetSystem(scanner(scan.scanner)).acquire(
+        model = scanner(scan.scanner)
+        slices_per_bed = max(1, int(model.axial_fov_mm // truth.spacing_mm[0]))
+        image = PetSystem(model).acquire(
             truth,
             nuclide=tracer.nuclide,
             frame_duration_s=FRAME_DURATION_S,
             rng=None if noiseless else rng,
+            slices_per_bed=slices_per_bed,
         )
         spec = PetSeriesSpec(
             nuclide=tracer.nuclide,
@@ -471,9 +486,11 @@ def simulate_patient(
             decay_correction=DecayCorrection.START,
             radiopharmaceutical=tracer.agent,
             patient_id=patient.patient_id,
+            slices_per_bed=slices_per_bed,
+            series_description=f"{tracer.agent} PET {acquisition.delay_h:g} h p.i.",
         )
         pet_folder = folder / f"{tracer.key}_PT"
-        write_datasets(pet_series_datasets(image, spec), pet_folder)
+        write_pet_series(image, spec, pet_folder, study=studies[day])
         lesion_names = {lesion.name for lesion in patient.lesions}
         scans.append(
             {
@@ -488,6 +505,7 @@ def simulate_patient(
                 "injection_datetime": injection.isoformat(),
                 "scan_datetime": start.isoformat(),
                 "frame_duration_s": FRAME_DURATION_S,
+                "slices_per_bed": slices_per_bed,
                 "day": day,
                 "folder": str(pet_folder.relative_to(out)),
                 "ct_folder": str((folder / "CT").relative_to(out)),

@@ -284,8 +284,16 @@ class PetSystem:
         nuclide: str,
         frame_duration_s: float,
         rng: np.random.Generator | None = None,
+        slices_per_bed: int | None = None,
     ) -> Volume:
         """Image ``truth`` for one frame (bed position): counts, noise, resolution.
+
+        With ``slices_per_bed`` the field is a whole-body scan of consecutive bed
+        positions along the first (slice) axis, each ``frame_duration_s`` long and
+        starting when the previous one ends: bed *k* sees the activity decayed by
+        2^(−kΔ/T½) and so fewer counts, and its image is decay-corrected back to the
+        start of the first bed (DICOM Decay Correction START), so the expected image
+        is still ``truth`` while later beds are noisier.
 
         Parameters
         ----------
@@ -298,12 +306,14 @@ class PetSystem:
             Scan time of the bed position, s.
         rng : numpy.random.Generator, optional
             Source of the counting noise; ``None`` gives the noiseless (expected) image.
+        slices_per_bed : int, optional
+            Slices per bed position (default: one bed covers the whole field).
 
         Returns
         -------
         Volume
-            float32 activity concentration, Bq/mL, decay-corrected to the frame
-            start, on the truth's grid (same affine and timing); ``metadata``
+            float32 activity concentration, Bq/mL, decay-corrected to the (first)
+            frame start, on the truth's grid (same affine and timing); ``metadata``
             records the scanner, nuclide, frame duration, η and the FWHM.
 
         Raises
@@ -333,9 +343,18 @@ class PetSystem:
                 hint="the true activity map must be finite and >= 0 Bq/mL",
             )
         if rng is not None:
+            per_bed = truth.shape[0] if slices_per_bed is None else int(slices_per_bed)
+            if per_bed < 1:
+                raise InputError(
+                    f"slices_per_bed must be >= 1, got {per_bed}", field="slices_per_bed"
+                )
+            bed = np.arange(truth.shape[0]) // per_bed
+            half_life_s = physics.nuclide(nuclide).half_life_s
+            remaining = np.exp2(-bed * float(frame_duration_s) / half_life_s)  # 2^(−kΔ/T½)
+            counts_per_slice = (counts_per_unit * remaining)[:, None, None]
             quantum = self.noise_amplification**2  # counts per effective count
-            effective_counts = rng.poisson(concentration * (counts_per_unit / quantum))
-            concentration = effective_counts.astype(np.float64) * (quantum / counts_per_unit)
+            effective_counts = rng.poisson(concentration * (counts_per_slice / quantum))
+            concentration = effective_counts.astype(np.float64) * (quantum / counts_per_slice)
         image = ndimage.gaussian_filter(
             concentration,
             sigma=self._sigmas_voxels(truth.spacing_mm),
@@ -347,6 +366,7 @@ class PetSystem:
             "scanner": self.scanner.key,
             "nuclide": nuclide,
             "frame_duration_s": float(frame_duration_s),
+            "slices_per_bed": slices_per_bed,
             "noiseless": rng is None,
             "noise_amplification": self.noise_amplification,
             "resolution_fwhm_mm": self.resolution_fwhm_mm,
