@@ -191,10 +191,11 @@ def test_poor_homing_writes_cell_pet_and_live_cells(tmp_path: Path) -> None:
     assert float(image.array.sum()) * abs(float(np.linalg.det(image.affine[:3, :3]))) * 1e-3 == (
         pytest.approx(total, rel=0.05)
     )
+    concentration = {**scan["organ_bq_per_ml"], **scan["lesion_bq_per_ml"]}
     truth_bq = sum(
-        scan["organ_bq_per_ml"][name] * float(np.sum(labels.array == index)) * voxel_ml
+        concentration[name] * float(np.sum(labels.array == index)) * voxel_ml
         for name, index in timepoint["labels"].items()
-        if name in scan["organ_bq_per_ml"]
+        if name in concentration
     )
     assert truth_bq == pytest.approx(total, rel=1e-6)
     assert scan["organ_bq_per_ml"]["spleen"] > scan["organ_bq_per_ml"]["muscle"] > 0.0

@@ -74,7 +74,7 @@ def test_noiseless_liver_mean_equals_truth(simulated: tuple[Path, dict[str, Any]
 
 
 def test_truth_holds_scenario_events_and_lesions(simulated: tuple[Path, dict[str, Any]]) -> None:
-    _, truth = simulated
+    out, truth = simulated
     scenario = load_scenario("complete_response")
     assert truth["events"] == [
         {
@@ -89,11 +89,18 @@ def test_truth_holds_scenario_events_and_lesions(simulated: tuple[Path, dict[str
     scan_truth = next(scan for scan in truth["scans"] if scan["tracer"] == "cd8_minibody")
     assert set(scan_truth["lesion_bq_per_ml"]) == {"mediastinal_mass", "inguinal_node_left"}
     assert set(scan_truth["lesion_centroids_lps_mm"]) == set(scan_truth["lesion_bq_per_ml"])
-    # The CD8 minibody's target is not on the lymphoma cells: non-specific uptake only.
-    assert scan_truth["lesion_antigen_density"] == {
-        "mediastinal_mass": 0.0,
-        "inguinal_node_left": 0.0,
-    }
+    # The CD8 minibody's target is not on the lymphoma cells, only on the CAR T cells in them:
+    # density = cells x 5e4 CD8 per CAR T cell / (volume x 1e8 cells/mL) / 5000 (reference).
+    day_folder = str(Path(scan_truth["folder"]).parent)
+    timepoint = truth["timepoints"][day_folder]
+    labels = read_nifti(out / day_folder / "labels.nii.gz", quantity=Quantity.UNITLESS)
+    voxel_ml = labels.voxel_volume_ml
+    for name, density in scan_truth["lesion_antigen_density"].items():
+        volume_ml = float(np.sum(labels.array == timepoint["labels"][name])) * voxel_ml
+        cells = timepoint["live_car_t_cells_in_lesions"][name]
+        assert cells > 0.0
+        assert density == pytest.approx(cells * 5.0e4 / (volume_ml * 1.0e8) / 5000.0, rel=1e-9)
+    assert set(scan_truth["lesion_antigen_density"]) == {"mediastinal_mass", "inguinal_node_left"}
 
 
 def test_simpleitk_geometry_agrees(simulated: tuple[Path, dict[str, Any]]) -> None:
@@ -114,7 +121,7 @@ def test_simpleitk_geometry_agrees(simulated: tuple[Path, dict[str, Any]]) -> No
 def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert lines[0].startswith("cd19_negative_relapse")
 
 

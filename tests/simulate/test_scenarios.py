@@ -22,8 +22,8 @@ NAMES = [name for name, _ in list_scenarios()]
 BUILTIN = Path(__file__).parents[2] / "src" / "immunopet" / "simulate" / "scenarios"
 
 
-def test_ten_builtin_scenarios_with_descriptions() -> None:
-    assert len(NAMES) == 10
+def test_eleven_builtin_scenarios_with_descriptions() -> None:
+    assert len(NAMES) == 11
     assert set(NAMES) == {
         "complete_response",
         "cd19_negative_relapse",
@@ -35,6 +35,7 @@ def test_ten_builtin_scenarios_with_descriptions() -> None:
         "icans",
         "on_target_off_tumor",
         "hypoxic_solid_tumor",
+        "reporter_homing",
     }
     assert all(description and "\n" not in description for _, description in list_scenarios())
 

@@ -309,6 +309,9 @@ def _layout(
         for raw, placed in zip(entry["parts"], organ_shapes[name], strict=True):
             if "site" in raw:
                 sites[raw["site"]] = placed.centre_mm
+    for place, position in block.get("soft_tissue_sites", {}).items():
+        x, y, z = (float(v) for v in position)
+        sites[place] = (x * lateral, y * lateral, z * axial)
     node_radius = float(block["node_diameter_mm"]) / 2.0
     organ_shapes["lymph_node"] = []
     for station, position in block["stations"].items():
@@ -404,7 +407,7 @@ def build_phantom(
     organ_shapes, sites = _layout(species, sex, lateral, axial)
     painted: list[tuple[_Shape, int]] = []
     for name in table["priority"]:
-        painted.extend((shape, labels[name]) for shape in organ_shapes[name])
+        painted.extend((shape, labels[name]) for shape in organ_shapes.get(name, []))
 
     lesion_centres: dict[str, _Vec3] = {}
     for lesion in lesions:

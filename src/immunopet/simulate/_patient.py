@@ -11,12 +11,14 @@ Folder layout (under ``out_dir``; ``<day>`` is the acquisition day after infusio
 
 True activity concentration of a label at the scan start (Bq/mL)::
 
-    C = %ID/g(tissue, t) / 100 × A_inj × 1 g/mL × 2^(−t/T½) × inflammation factor
+    C = %ID/g(tissue, t) / 100 × A_inj × 1 g/mL × 2^(−t/T½) × (M_ref / M) × inflammation factor
 
 with ``t`` the time since injection, %ID/g the *biological* curve of
-:class:`~immunopet.tracers.TwoTissueVectorModel` and this label → model-tissue mapping
+:class:`~immunopet.tracers.TwoTissueVectorModel` for its reference body of mass M_ref, scaled to
+the patient's body mass M so that the SUV is kept (first-order allometric scaling, ASSUMED; this
+is what makes the human-derived curves usable in a mouse), and this label → model-tissue mapping
 (:data:`TISSUE_OF_LABEL`): liver, spleen and kidneys map to themselves; heart (blood pool)
-to blood; muscle, fat, red marrow, lungs, brain, lymph nodes and urinary bladder to the
+to blood; muscle, fat, red marrow, lungs, brain, lymph nodes, stomach and urinary bladder to the
 muscle-like remainder (the model has no such tissues); air is 0; lesions use the tumour
 curve of a model whose antigen density is the lesion's antigens per cell of the tracer's
 target on that day divided by :data:`REFERENCE_ANTIGENS_PER_CELL` (0 when the lesion does
@@ -49,6 +51,7 @@ signal (homing, expansion) of T-cell-targeted tracers is not modelled yet either
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -70,10 +73,14 @@ from immunopet.io.dicom._write import (
 )
 from immunopet.io.nifti import write_nifti
 from immunopet.physics import decay_factor, nuclide
-from immunopet.planning import DirectLabel, scanner
+from immunopet.planning import DirectLabel, ReporterLabel, scanner
 from immunopet.planning._cells import cell_label, resolve_cell_label
 from immunopet.simulate._anatomy import LesionSpec, Phantom, anatomy_sites, build_phantom
-from immunopet.simulate._cells import direct_label_activity, live_cells_by_site
+from immunopet.simulate._cells import (
+    direct_label_activity,
+    live_cells_by_site,
+    reporter_activity,
+)
 from immunopet.simulate._scanner import PetSystem
 from immunopet.simulate._scenario import (
     PatientLesion,
@@ -82,11 +89,13 @@ from immunopet.simulate._scenario import (
     Scan,
     series_value,
 )
+from immunopet.tracers import VectorFormat
 from immunopet.tracers._pharmacokinetics import (
     TwoTissueVectorModel,
     pharmacokinetic_formats,
     vector_pharmacokinetics,
 )
+from immunopet.units import G_PER_KG
 
 __all__ = [
     "FRAME_DURATION_S",
@@ -113,6 +122,7 @@ TISSUE_OF_LABEL: Final[Mapping[str, str]] = {
     "brain": "muscle",
     "lymph_node": "muscle",
     "urinary_bladder": "muscle",
+    "stomach": "muscle",
 }
 #: Scenario organ names that are a phantom label under another name.
 _ORGAN_ALIASES: Final[Mapping[str, str]] = {"bone_marrow": "red_marrow", "kidney": "kidneys"}
@@ -163,6 +173,12 @@ def _resolve_site(site: str, sites: Collection[str]) -> str | None:
     return None
 
 
+def _organ_label(name: str) -> str:
+    """The phantom label of a scenario organ name (node stations share ``lymph_node``)."""
+    name = _ORGAN_ALIASES.get(name, name)
+    return "lymph_node" if name.endswith("lymph_node") or "_lymph_node_" in name else name
+
+
 def _is_fdg(tracer: PatientTracer) -> bool:
     return "fdg" in tracer.agent.lower()
 
@@ -174,11 +190,13 @@ def _skip_reason(tracer: PatientTracer, scan: Scan, day: float) -> str | None:
         return None
     if tracer.cell_label is not None:
         try:
-            label, _ = resolve_cell_label(cell_label(tracer.cell_label))
+            label, _ = resolve_cell_label(
+                cell_label(tracer.cell_label), bq_per_cell=tracer.reporter_uptake_bq_per_cell
+            )
         except InputError as error:
             return f"cell label {tracer.cell_label}: {error}"
         if not isinstance(label, DirectLabel):
-            return f"reporter-gene cell label {tracer.cell_label} not implemented yet"
+            return None
         if day < 0.0:
             return "labelled cells are imaged from the infusion on"
         return None
@@ -194,7 +212,7 @@ def _inflammation_factor(
 ) -> float:
     factor = 1.0
     for item in patient.inflammation:
-        organ = _ORGAN_ALIASES.get(item.organ, item.organ)
+        organ = _organ_label(item.organ)
         if organ != label or not item.start_day <= day <= item.end_day:
             continue
         if item.tracers and tracer.key not in item.tracers:
@@ -203,33 +221,88 @@ def _inflammation_factor(
     return factor
 
 
+def _t_cell_marker(target: str) -> float | None:
+    """Copies per CAR T cell of a T-cell marker target (``data/t_cell_markers.toml``)."""
+    markers: Mapping[str, Mapping[str, Any]] = read_toml("t_cell_markers.toml")["markers"]
+    for name, entry in markers.items():
+        if name.lower() == target.lower():
+            return float(entry["antigens_per_car_t_cell"])
+    return None
+
+
+def _car_t_antigens_per_cell(
+    patient: PatientSpec, phantom: Phantom, target: str, day: float
+) -> dict[str, float]:
+    """Antigens per tissue cell each label gets from the live CAR T cells in it (T-cell targets).
+
+    Zero everywhere for targets that are not T-cell markers and before the infusion.
+    """
+    per_car_t = _t_cell_marker(target)
+    if per_car_t is None or day < 0.0:
+        return {}
+    cells_per_ml = float(read_toml("t_cell_markers.toml")["tissue"]["cells_per_ml"])
+    found: dict[str, float] = {}
+    for site, cells in live_cells_by_site(patient, [day]).items():
+        volume_ml = phantom.volume_ml.get(site, 0.0)
+        if volume_ml > 0.0 and site != "muscle":
+            found[site] = float(cells[0]) * per_car_t / (volume_ml * cells_per_ml)
+    return found
+
+
+def _normal_antigens_per_cell(patient: PatientSpec, target: str, day: float) -> dict[str, float]:
+    """Antigens per cell of ``target`` on normal tissues (on-target, off-tumour), by label."""
+    found: dict[str, float] = {}
+    for tissue in patient.normal_tissues:
+        series = tissue.antigens_per_cell.get(target)
+        if series is not None:
+            label = _organ_label(tissue.site)
+            found[label] = found.get(label, 0.0) + series_value(series, day)
+    return found
+
+
 def _concentrations(
     patient: PatientSpec, phantom: Phantom, acquisition: _Acquisition, activity_bq: float
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """True Bq/mL of every label at the scan start and each lesion's relative antigen density."""
+    """True Bq/mL of every label at the scan start and each label's relative antigen density.
+
+    Lesions take the tumour curve at their relative antigen density; normal tissues their own
+    curve plus the *specific* part of the tumour curve at theirs (antigen on normal tissue and
+    CAR T cells carrying a T-cell marker target), i.e. tumour(density) − tumour(0).
+    """
     tracer, day = acquisition.tracer, acquisition.day
     elapsed_s = acquisition.delay_h * 3600.0
     parameters = vector_pharmacokinetics(tracer.vector_format)
     times = np.array([elapsed_s])
-    normal = TwoTissueVectorModel(parameters).time_activity_curves(times)
+    reference = TwoTissueVectorModel(parameters)
+    normal = reference.time_activity_curves(times)
     physical = decay_factor(nuclide(tracer.nuclide).half_life_s, elapsed_s)
-    per_percent = activity_bq / 100.0 * _TISSUE_DENSITY_G_PER_ML * physical
+    # The model's %ID/g is that of its reference body; another body mass (a heavier patient,
+    # a mouse) keeps the same SUV = %ID/g × body mass (first-order allometric scaling, ASSUMED).
+    body_scale = reference.body.body_mass_g / (patient.weight_kg * G_PER_KG)
+    per_percent = activity_bq / 100.0 * _TISSUE_DENSITY_G_PER_ML * physical * body_scale
     lesions = {lesion.name: lesion for lesion in patient.lesions}
+    from_cells = _car_t_antigens_per_cell(patient, phantom, tracer.target, day)
+    on_normal = _normal_antigens_per_cell(patient, tracer.target, day)
+
+    def tumour_percent(relative: float) -> float:
+        model = TwoTissueVectorModel(parameters, antigen_density=relative)
+        return float(model.tissue_percent_id_per_g("tumour", times)[0])
+
+    non_specific = tumour_percent(0.0)
     concentration: dict[str, float] = {}
     density: dict[str, float] = {}
     for label in phantom.labels:
+        antigens = on_normal.get(label, 0.0) + from_cells.get(label, 0.0)
         if label in lesions:
-            antigens = lesions[label].antigens_per_cell.get(tracer.target)
-            relative = (
-                0.0
-                if antigens is None
-                else series_value(antigens, day) / REFERENCE_ANTIGENS_PER_CELL
-            )
-            density[label] = relative
-            model = TwoTissueVectorModel(parameters, antigen_density=relative)
-            percent = float(model.tissue_percent_id_per_g("tumour", times)[0])
+            own = lesions[label].antigens_per_cell.get(tracer.target)
+            antigens += 0.0 if own is None else series_value(own, day)
+            density[label] = antigens / REFERENCE_ANTIGENS_PER_CELL
+            percent = tumour_percent(density[label])
         elif label in TISSUE_OF_LABEL:
             percent = float(normal[TISSUE_OF_LABEL[label]][0])
+            if antigens > 0.0:
+                density[label] = antigens / REFERENCE_ANTIGENS_PER_CELL
+                percent += tumour_percent(density[label]) - non_specific
         else:  # air
             percent = 0.0
         factor = _inflammation_factor(patient, label, tracer, day)
@@ -304,6 +377,41 @@ def _cell_concentrations(
     return concentration, totals
 
 
+def _reporter_concentrations(
+    patient: PatientSpec, phantom: Phantom, acquisition: _Acquisition, activity_bq: float
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """True Bq/mL of every label for a reporter-gene probe; probe Bq in reporter cells by site.
+
+    The probe not taken up by reporter cells distributes as a small molecule
+    (:class:`~immunopet.tracers.TwoTissueVectorModel` of the ``small_molecule`` format,
+    ASSUMED for every probe); each live CAR T cell adds ``reporter_uptake_bq_per_cell`` at the
+    scan start (:func:`~immunopet.simulate._cells.reporter_activity`), spread over its label.
+    Before the infusion there are no reporter cells.
+    """
+    tracer = acquisition.tracer
+    assert tracer.cell_label is not None
+    label, _ = resolve_cell_label(
+        cell_label(tracer.cell_label), bq_per_cell=tracer.reporter_uptake_bq_per_cell
+    )
+    assert isinstance(label, ReporterLabel)
+    probe = dataclasses.replace(
+        acquisition,
+        tracer=dataclasses.replace(
+            tracer, vector_format=VectorFormat.SMALL_MOLECULE, target="", cell_label=None
+        ),
+    )
+    concentration, _ = _concentrations(patient, phantom, probe, activity_bq)
+    in_cells: dict[str, float] = {}
+    if acquisition.day >= 0.0:
+        for site, value in reporter_activity(patient, label, [acquisition.day]).items():
+            volume_ml = phantom.volume_ml.get(site, 0.0)
+            if site == "muscle" or volume_ml <= 0.0:
+                continue
+            in_cells[site] = float(value[0])
+            concentration[site] += in_cells[site] / volume_ml
+    return concentration, {"reporter_cell_bq_by_site": in_cells}
+
+
 def _acquisitions(patient: PatientSpec) -> list[_Acquisition]:
     tracers = {tracer.key: tracer for tracer in patient.tracers}
     found = [
@@ -365,6 +473,7 @@ def _simulate_into(
     sex = _SEX_CODE[patient.sex]
     # Mice weigh grams: keep four decimals of kg (DICOM PatientWeight is a decimal string).
     weight_kg = round(patient.weight_kg, 1 if patient.species == "adult" else 4)
+    patient = dataclasses.replace(patient, weight_kg=weight_kg)  # as written in the headers
     height_cm = None if patient.height_cm is None else round(patient.height_cm, 1)
     not_simulated: list[dict[str, Any]] = []
     scans: list[dict[str, Any]] = []
@@ -382,16 +491,26 @@ def _simulate_into(
             )
         else:
             placed[lesion.name] = resolved
-    not_simulated.extend(
-        {"normal_tissue": tissue.site, "reason": "on-target off-tumour antigen not modelled yet"}
-        for tissue in patient.normal_tissues
-    )
     labels_in_phantom = set(read_toml("anatomy.toml")["tissues"])
+    not_simulated.extend(
+        {"normal_tissue": tissue.site, "reason": "tissue is not a phantom label"}
+        for tissue in patient.normal_tissues
+        if _organ_label(tissue.site) not in labels_in_phantom
+    )
     not_simulated.extend(
         {"inflammation": item.organ, "reason": "organ is not a phantom label"}
         for item in patient.inflammation
-        if _ORGAN_ALIASES.get(item.organ, item.organ) not in labels_in_phantom
+        if _organ_label(item.organ) not in labels_in_phantom
     )
+    approximations = [
+        {
+            "inflammation": item.organ,
+            "applied_to": "lymph_node",
+            "note": "the phantom has one label for the normal nodes of every station",
+        }
+        for item in patient.inflammation
+        if _organ_label(item.organ) == "lymph_node" and item.organ != "lymph_node"
+    ]
 
     for acquisition in _acquisitions(patient):
         tracer, scan, day = acquisition.tracer, acquisition.scan, acquisition.day
@@ -457,6 +576,10 @@ def _simulate_into(
             extra = {"suv_bw": true_suv}
         elif tracer.cell_label is None:
             concentration, density = _concentrations(patient, phantom, acquisition, activity_bq)
+        elif tracer.reporter_uptake_bq_per_cell is not None:
+            concentration, extra = _reporter_concentrations(
+                patient, phantom, acquisition, activity_bq
+            )
         else:
             concentration, extra = _cell_concentrations(patient, phantom, acquisition, activity_bq)
         lookup = np.zeros(len(phantom.labels), dtype=np.float64)
@@ -516,7 +639,12 @@ def _simulate_into(
                 "lesion_bq_per_ml": {
                     name: value for name, value in concentration.items() if name in lesion_names
                 },
-                "lesion_antigen_density": density,
+                "lesion_antigen_density": {
+                    name: value for name, value in density.items() if name in lesion_names
+                },
+                "organ_antigen_density": {
+                    name: value for name, value in density.items() if name not in lesion_names
+                },
                 "lesion_centroids_lps_mm": {
                     name: list(centre) for name, centre in phantom.lesion_centres_mm.items()
                 },
@@ -558,6 +686,7 @@ def _simulate_into(
             for event in patient.events
         ],
         "not_simulated": not_simulated,
+        "approximations": approximations,
     }
     _write_json(payload, out / "truth.json")
     return payload

@@ -242,6 +242,7 @@ class TracerSpec:
     activity_mbq_per_kg: Distribution | None
     cell_label: str | None
     knowledge_base: bool
+    reporter_uptake_bq_per_cell: float | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +340,7 @@ class PatientTracer:
     nuclide: str
     activity_mbq: float
     cell_label: str | None
+    reporter_uptake_bq_per_cell: float | None = None
 
 
 @dataclass(frozen=True)
@@ -736,6 +738,7 @@ def _tracer(reader: _Reader, raw: object, where: str) -> TracerSpec:
             "activity_mbq",
             "activity_mbq_per_kg",
             "cell_label",
+            "reporter_uptake_bq_per_cell",
         ),
     )
     agent = reader.text(body["agent"], f"{where}.agent")
@@ -778,6 +781,23 @@ def _tracer(reader: _Reader, raw: object, where: str) -> TracerSpec:
             )
         if canonical_nuclide_name(entry.nuclide) != given["nuclide"]:
             raise reader.fail(f"{where}.nuclide", f"label {label!r} uses {entry.nuclide}")
+    uptake = body.get("reporter_uptake_bq_per_cell")
+    reporter = label is not None and cell_label(label).kind == "reporter"
+    if reporter and uptake is None:
+        raise reader.fail(
+            f"{where}.reporter_uptake_bq_per_cell",
+            "missing",
+            "a reporter gene needs the probe activity per live reporter cell at the scan (Bq); "
+            "the label table has none",
+        )
+    if uptake is not None:
+        if not reporter:
+            raise reader.fail(
+                f"{where}.reporter_uptake_bq_per_cell", "applies to reporter-gene cell labels only"
+            )
+        uptake = reader.number(
+            uptake, f"{where}.reporter_uptake_bq_per_cell", low=0.0, low_inclusive=False
+        )
     fixed, per_kg = _one_of(reader, body, where, ("activity_mbq", "activity_mbq_per_kg"), 0.0)
     return TracerSpec(
         key=reader.text(body["key"], f"{where}.key"),
@@ -789,6 +809,7 @@ def _tracer(reader: _Reader, raw: object, where: str) -> TracerSpec:
         activity_mbq_per_kg=per_kg,
         cell_label=label,
         knowledge_base=known is not None,
+        reporter_uptake_bq_per_cell=uptake,
     )
 
 
@@ -1176,6 +1197,7 @@ def _patient(scenario: Scenario, rng: np.random.Generator, index: int, seed: int
                 nuclide=tracer.nuclide,
                 activity_mbq=activity,
                 cell_label=tracer.cell_label,
+                reporter_uptake_bq_per_cell=tracer.reporter_uptake_bq_per_cell,
             )
         )
     inflammation = tuple(
