@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 from immunopet.cli._common import positive_float
 from immunopet.errors import InputError
 from immunopet.simulate import draw_cohort, list_scenarios, load_scenario
+from immunopet.simulate._bids import bids_label, export_patient_bids, write_dataset_description
 from immunopet.simulate._patient import simulate_patient
 
 DEFAULT_SEED = 0
@@ -75,7 +77,8 @@ def add_parser(subparsers: Any) -> None:
         dest="output_format",
         choices=("dicom", "bids"),
         default="dicom",
-        help="output format (default dicom; bids is not implemented yet)",
+        help="output format: DICOM PET/CT (default) or NIfTI + PET-BIDS (converted from the "
+        "DICOM through the same readers)",
     )
     parser.set_defaults(run=run)
 
@@ -100,28 +103,29 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             "--scenario and --out are required", hint="or use --list to see the scenarios"
         )
-    if args.output_format != "dicom":
-        raise InputError(
-            f"--format {args.output_format} is not implemented yet", hint="use --format dicom"
-        )
     scenario = load_scenario(args.scenario)
     out = Path(args.out)
     _check_out(out)
     patients = draw_cohort(scenario, args.cohort, args.seed)
+    bids = args.output_format == "bids"
+    if bids:
+        write_dataset_description(out, f"immunopet virtual cohort: {scenario.name}")
     for index, patient in enumerate(patients):
         started = time.perf_counter()
         rng = np.random.default_rng([args.seed, index])
-        truth = simulate_patient(
-            patient,
-            out / patient.patient_id,
-            noiseless=args.noiseless,
-            rng=rng,
-            voxel_mm=args.voxel_mm,
-        )
+        options = {"noiseless": args.noiseless, "rng": rng, "voxel_mm": args.voxel_mm}
+        if bids:
+            with tempfile.TemporaryDirectory(prefix=".immunopet-", dir=out) as scratch:
+                dicom_dir = Path(scratch) / patient.patient_id
+                truth = simulate_patient(patient, dicom_dir, **options)
+                truth = export_patient_bids(dicom_dir, truth, out)
+            where = out / f"sub-{bids_label(patient.patient_id)}"
+        else:
+            where = out / patient.patient_id
+            truth = simulate_patient(patient, where, **options)
         elapsed = time.perf_counter() - started
         print(
             f"{patient.patient_id}: {len(truth['scans'])} PET scans, "
-            f"{len(truth['not_simulated'])} items not simulated, {elapsed:.1f} s "
-            f"-> {out / patient.patient_id}"
+            f"{len(truth['not_simulated'])} items not simulated, {elapsed:.1f} s -> {where}"
         )
     return 0

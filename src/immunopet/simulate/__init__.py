@@ -3,9 +3,10 @@
 The simulator writes DICOM (and PET-BIDS) through :mod:`immunopet.io`, so everything
 downstream is tested through the real ingest path; ground truth travels beside the files.
 
-Built so far: analytic anatomy (:func:`build_phantom`), the PET imaging system
-(:class:`PetSystem`, behind the :class:`ImagingSystem` interface SPECT will implement), and
-scenarios as YAML data with virtual cohorts (:func:`load_scenario`, :func:`draw_cohort`).
+Parts: analytic anatomy (:func:`build_phantom`), the PET imaging system (:class:`PetSystem`,
+behind the :class:`ImagingSystem` interface SPECT will implement), scenarios as YAML data with
+virtual cohorts (:func:`load_scenario`, :func:`draw_cohort`), one patient to DICOM PET/CT plus
+ground truth (``_patient.simulate_patient``) and its PET-BIDS export (``_bids``).
 """
 
 from immunopet.simulate._anatomy import LesionSpec, Phantom, anatomy_sites, build_phantom

@@ -42,11 +42,17 @@ and lesions the phantom lacks, and the ``muscle`` site (rest of the body), are s
 every tissue label that is not a cell site. Every timepoint lists the live CAR T cells per site
 and per lesion (``"live_car_t_cells"``).
 
-Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason):
-reporter-gene and SPECT
-cell labels, cell labels imaged before the infusion, vector formats without pharmacokinetics,
-non-PET scanners, lesion sites and inflamed organs the phantom has no place for, and antigen on normal tissues (on-target, off-tumour). CAR T-cell
-signal (homing, expansion) of T-cell-targeted tracers is not modelled yet either.
+Reporter genes: the probe not taken up by reporter cells follows the small-molecule
+pharmacokinetics, and each live CAR T cell holds ``reporter_uptake_bq_per_cell`` at the scan.
+Antigen on normal tissue (on-target, off-tumour) and CAR T cells carrying a T-cell marker the
+tracer targets (CD8, granzyme B, ICOS: ``data/t_cell_markers.toml``) add the specific part of
+the tumour curve at their antigen density to the organ (truth key ``organ_antigen_density``).
+
+Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason): SPECT
+cell labels and scanners, cell labels imaged before the infusion, vector formats without
+pharmacokinetics, and lesion sites, normal tissues and inflamed organs the phantom has no
+place for. ``truth.json`` lists under ``"approximations"`` where a scenario item was mapped
+onto a coarser phantom label (e.g. a node station's inflammation onto every node).
 """
 
 from __future__ import annotations
