@@ -110,7 +110,7 @@ def export_patient_bids(dicom_dir: Path, truth: dict[str, Any], root: Path) -> d
     from immunopet.io._atomic import atomic_directory
 
     subject = bids_label(truth["patient"]["patient_id"])
-    out = json.loads(json.dumps(truth))
+    out: dict[str, Any] = json.loads(json.dumps(truth))
     subject_dir = root / f"sub-{subject}"
     truth_dir = root / "derivatives" / "truth" / f"sub-{subject}"
     with atomic_directory(subject_dir) as work, atomic_directory(truth_dir) as truth_work:
