@@ -8,6 +8,7 @@ engine under test.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -333,3 +334,47 @@ def test_whole_body_beds_decay_later_beds_are_noisier_but_unbiased() -> None:
     assert bed1.mean() == pytest.approx(5000.0, rel=2e-3)
     ratio = (bed1.std() / bed1.mean()) / (bed0.std() / bed0.mean())
     assert ratio == pytest.approx(2.0 ** (900.0 / HALF_LIFE_S["F-18"]), rel=0.03)
+
+
+@pytest.mark.slow
+def test_fifty_realisations_through_dicom_and_the_reader_are_unbiased(tmp_path: Path) -> None:
+    # The full output path: PetSystem -> int16 DICOM with per-slice slope -> load_scan.
+    from datetime import datetime
+
+    from immunopet.io import load_scan
+    from immunopet.io.dicom import PetSeriesSpec, write_pet_series
+
+    pet = PetSystem(MCT)
+    affine = np.array(
+        [[0.0, 0.0, 4.0, -64.0], [0.0, 4.0, 0.0, -64.0], [4.0, 0.0, 0.0, -64.0], [0, 0, 0, 1.0]]
+    )
+    concentration = 2000.0  # about 150 counts per voxel in 120 s
+    array = np.zeros((32, 32, 32))
+    array[4:28, 4:28, 4:28] = concentration
+    truth = Volume(array, affine, Quantity.ACTIVITY_CONCENTRATION)
+    start = datetime(2026, 1, 5, 10, 0, 0)
+    spec = PetSeriesSpec(
+        nuclide="F-18",
+        injected_activity_bq=250e6,
+        injection_datetime=datetime(2026, 1, 5, 9, 0, 0),
+        series_datetime=start,
+        frame_duration_s=120.0,
+        weight_kg=70.0,
+    )
+    rng = np.random.default_rng(42)
+    region = (slice(8, 24),) * 3
+    means, sds = [], []
+    for index in range(50):
+        image = pet.acquire(truth, nuclide="F-18", frame_duration_s=120.0, rng=rng)
+        folder = tmp_path / f"r{index:02d}"
+        write_pet_series(image, spec, folder)
+        read = load_scan(folder).volume.array[region].astype(np.float64)
+        means.append(read.mean())
+        sds.append(read.std())
+    assert np.mean(means) == pytest.approx(concentration, rel=0.01)
+    predicted = pet.uniform_region_noise(
+        concentration, spacing_mm=(4.0, 4.0, 4.0), nuclide="F-18", frame_duration_s=120.0
+    )
+    assert np.mean(sds) / concentration == pytest.approx(
+        predicted.coefficient_of_variation, rel=0.05
+    )
