@@ -1,6 +1,8 @@
-"""DICOM input (PT, NM/SPECT tomograms, CT, Enhanced CT) and scanner-like PET/CT output."""
+"""DICOM input (PT, NM/SPECT tomograms, CT, Enhanced CT), scanner-like PET/CT output, SEG and RTSTRUCT."""
 
 from immunopet.io.dicom._read import find_dicom_files, read_dicom, read_dicom_series
+from immunopet.io.dicom._rtstruct import read_rtstruct
+from immunopet.io.dicom._seg import read_label_seg, segment_codes, write_label_seg
 from immunopet.io.dicom._write import (
     PetSeriesSpec,
     StudyIdentity,
@@ -19,7 +21,11 @@ __all__ = [
     "pet_series_datasets",
     "read_dicom",
     "read_dicom_series",
+    "read_label_seg",
+    "read_rtstruct",
+    "segment_codes",
     "write_ct_series",
     "write_datasets",
+    "write_label_seg",
     "write_pet_series",
 ]
