@@ -138,7 +138,7 @@ def test_cli_refuses_non_empty_output(tmp_path: Path, capsys: pytest.CaptureFixt
     "argv",
     [
         ["simulate", "--scenario", "crs"],
-        ["simulate", "--scenario", "crs", "--out", "unused", "--format", "bids"],
+        ["simulate", "--scenario", "no_such_scenario", "--out", "unused"],
     ],
 )
 def test_cli_one_line_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,7 +172,7 @@ def test_written_dicom_passes_pydicom_strict_reading(
 
     out, _ = simulated
     files = sorted(p for p in out.rglob("*.dcm"))
-    assert files
+    assert len([p for p in files if p.name == "labels_seg.dcm"]) == 2  # one SEG per visit
     previous = config.settings.reading_validation_mode
     config.settings.reading_validation_mode = config.RAISE
     try:
@@ -184,6 +184,7 @@ def test_written_dicom_passes_pydicom_strict_reading(
             assert ds.SOPClassUID in (
                 "1.2.840.10008.5.1.4.1.1.128",  # PET Image Storage
                 "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+                "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation Storage (ground truth)
             )
             if ds.Modality == "PT":
                 assert ds.Units == "BQML"

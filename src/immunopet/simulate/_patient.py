@@ -1,12 +1,13 @@
 """One virtual patient from a scenario to files: DICOM PET/CT, label map and ``truth.json``.
 
-Folder layout (under ``out_dir``; ``<day>`` is the acquisition day after infusion, e.g.
-``day+007.00``)::
+Folder layout (under ``out_dir``; ``<day>`` is the day after infusion of a visit's first
+acquisition, e.g. ``day+007.00``; acquisitions within 12 h of it share the visit's CT)::
 
     truth.json                       patient, every scan's truth, events, what was skipped
     <day>/CT/IMG0001.dcm …           one CT series per timepoint (the phantom's HU)
     <day>/labels.nii.gz              integer label map of that timepoint (uint8, Quantity
                                      UNITLESS; ids in truth.json "timepoints"[…]["labels"])
+    <day>/labels_seg.dcm             the same labels as a DICOM SEG referencing the CT
     <day>/<tracer>_PT/IMG0001.dcm …  one PET series per scan (Bq/mL, decay correction START)
 
 True activity concentration of a label at the scan start (Bq/mL)::
@@ -71,6 +72,7 @@ from immunopet.data import read_toml
 from immunopet.errors import InputError
 from immunopet.image import DecayCorrection, Quantity
 from immunopet.io._atomic import atomic_directory, atomic_path
+from immunopet.io.dicom._seg import write_label_seg
 from immunopet.io.dicom._write import (
     PetSeriesSpec,
     StudyIdentity,
@@ -115,6 +117,8 @@ __all__ = [
 REFERENCE_ANTIGENS_PER_CELL: Final = 5000.0
 #: Duration of each PET acquisition (one frame over the whole field), s. ASSUMED convention.
 FRAME_DURATION_S: Final = 300.0
+#: Acquisitions within this many days of a visit's first one share its CT (ASSUMED: 12 h).
+VISIT_WINDOW_D: Final = 0.5
 #: Pharmacokinetic tissue of each phantom tissue label (lesions use ``"tumour"``; air is 0).
 TISSUE_OF_LABEL: Final[Mapping[str, str]] = {
     "liver": "liver",
@@ -147,6 +151,22 @@ class _Acquisition:
     scan: Scan
     day: float
     delay_h: float
+
+
+def _visits(acquisitions: list[_Acquisition]) -> dict[int, float]:
+    """The visit (day of its first acquisition) of each acquisition, keyed by ``id``.
+
+    Acquisitions (sorted by day) within :data:`VISIT_WINDOW_D` of a visit's first one belong
+    to that visit: one phantom, one CT and one study for, e.g., FDG and an immuno-PET tracer
+    imaged on the same morning.
+    """
+    visit_of: dict[int, float] = {}
+    current: float | None = None
+    for acquisition in acquisitions:
+        if current is None or acquisition.day - current > VISIT_WINDOW_D:
+            current = acquisition.day
+        visit_of[id(acquisition)] = current
+    return visit_of
 
 
 def _day_folder(day: float) -> str:
@@ -518,22 +538,29 @@ def _simulate_into(
         if _organ_label(item.organ) == "lymph_node" and item.organ != "lymph_node"
     ]
 
+    acquisitions = []
     for acquisition in _acquisitions(patient):
-        tracer, scan, day = acquisition.tracer, acquisition.scan, acquisition.day
-        reason = _skip_reason(tracer, scan, day)
-        if reason is not None:
+        reason = _skip_reason(acquisition.tracer, acquisition.scan, acquisition.day)
+        if reason is None:
+            acquisitions.append(acquisition)
+        else:
+            tracer = acquisition.tracer
             not_simulated.append(
-                {"tracer": tracer.key, "agent": tracer.agent, "day": day, "reason": reason}
+                {"tracer": tracer.key, "agent": tracer.agent, "day": acquisition.day}
+                | {"reason": reason}
             )
-            continue
+    visit_of = _visits(acquisitions)
+    for acquisition in acquisitions:
+        tracer, scan, day = acquisition.tracer, acquisition.scan, acquisition.day
+        visit = visit_of[id(acquisition)]
         injection = _at_second(patient.infusion_datetime + timedelta(days=scan.injection_day))
         start = _at_second(injection + timedelta(hours=acquisition.delay_h))
-        folder = out / _day_folder(day)
-        if day not in phantoms:
+        folder = out / _day_folder(visit)
+        if visit not in phantoms:
             lesion_specs = [
                 LesionSpec(placed[lesion.name], diameter, lesion.name)
                 for lesion in patient.lesions
-                if lesion.name in placed and (diameter := _lesion_diameter_mm(lesion, day)) > 0.0
+                if lesion.name in placed and (diameter := _lesion_diameter_mm(lesion, visit)) > 0.0
             ]
             phantom = build_phantom(
                 patient.species,
@@ -543,20 +570,29 @@ def _simulate_into(
                 height_cm=height_cm,
                 lesions=lesion_specs,
             )
-            phantoms[day] = phantom
+            phantoms[visit] = phantom
             # One study per visit: its CT and PET share study and frame of reference.
-            studies[day] = StudyIdentity.new(patient.patient_id, start)
-            write_ct_series(phantom.ct, folder / "CT", when=start, study=studies[day])
+            studies[visit] = StudyIdentity.new(patient.patient_id, start, patient_sex=sex)
+            write_ct_series(phantom.ct, folder / "CT", when=start, study=studies[visit])
             write_nifti(phantom.label_map, folder / "labels.nii.gz")
             lesion_names_all = {lesion.name for lesion in patient.lesions}
+            write_label_seg(
+                phantom.label_map,
+                {index: name for name, index in phantom.labels.items() if index},
+                folder / "CT",
+                folder / "labels_seg.dcm",
+                lesions=[name for name in phantom.labels if name in lesion_names_all],
+                series_description="immunopet phantom ground truth",
+                algorithm="immunopet phantom",
+            )
             # No CAR T cells before the infusion (baseline scans).
-            infused = 1.0 if day >= 0.0 else 0.0
+            infused = 1.0 if visit >= 0.0 else 0.0
             cells = {
                 site: infused * float(value[0])
-                for site, value in live_cells_by_site(patient, [max(day, 0.0)]).items()
+                for site, value in live_cells_by_site(patient, [max(visit, 0.0)]).items()
             }
             timepoints[folder.name] = {
-                "day": day,
+                "day": visit,
                 "live_car_t_cells": {
                     site: value for site, value in cells.items() if site not in lesion_names_all
                 },
@@ -571,7 +607,7 @@ def _simulate_into(
                     name: list(centre) for name, centre in phantom.lesion_centres_mm.items()
                 },
             }
-        phantom = phantoms[day]
+        phantom = phantoms[visit]
         activity_bq = round(tracer.activity_mbq * 1e6, -4)
         extra: dict[str, Any] = {}
         density: dict[str, float] = {}
@@ -619,7 +655,7 @@ def _simulate_into(
             series_description=f"{tracer.agent} PET {acquisition.delay_h:g} h p.i.",
         )
         pet_folder = folder / f"{tracer.key}_PT"
-        write_pet_series(image, spec, pet_folder, study=studies[day])
+        write_pet_series(image, spec, pet_folder, study=studies[visit])
         lesion_names = {lesion.name for lesion in patient.lesions}
         scans.append(
             {

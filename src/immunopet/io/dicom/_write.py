@@ -137,6 +137,8 @@ class StudyIdentity:
         Study Date/Time.
     study_instance_uid, frame_of_reference_uid : str
         The UIDs (see :meth:`new`).
+    patient_sex : {"M", "F"} or None
+        Patient's Sex (0010,0040), written empty when unknown (Type 2).
 
     """
 
@@ -144,10 +146,16 @@ class StudyIdentity:
     study_datetime: datetime
     study_instance_uid: str
     frame_of_reference_uid: str
+    patient_sex: str | None = None
 
     @classmethod
     def new(
-        cls, patient_id: str, when: datetime, *, frame_of_reference_uid: str | None = None
+        cls,
+        patient_id: str,
+        when: datetime,
+        *,
+        frame_of_reference_uid: str | None = None,
+        patient_sex: str | None = None,
     ) -> StudyIdentity:
         """A new study with fresh UIDs."""
         return cls(
@@ -155,6 +163,7 @@ class StudyIdentity:
             study_datetime=when,
             study_instance_uid=generate_uid(),
             frame_of_reference_uid=frame_of_reference_uid or generate_uid(),
+            patient_sex=patient_sex,
         )
 
 
@@ -219,6 +228,8 @@ class _SliceSeries:
 
 
 _PREAMBLE: Final = bytes(128) + b"DICM"
+#: Family-name component of the Patient's Name written here (the given name is the ID).
+_PATIENT_NAME_PREFIX: Final = "IMMUNOPET"
 #: Implementation Version Name (0002,0013) of the files written here.
 _IMPLEMENTATION_VERSION_NAME: Final = "IMMUNOPET"
 #: Ambiguous dictionary VRs as written here (16-bit signed pixels).
@@ -276,8 +287,15 @@ def _template(sop_class: UID, volume: Volume, study: StudyIdentity) -> Dataset:
     """Elements every slice of a series shares: patient, study, grid and pixel format."""
     ds = Dataset()
     ds.SOPClassUID = sop_class
-    ds.PatientName = study.patient_id
+    # Patient's Name in two components (family^given) so that readers do not warn.
+    ds.PatientName = f"{_PATIENT_NAME_PREFIX}^{study.patient_id}"
     ds.PatientID = study.patient_id
+    # Type 2 attributes of the Patient and General Study modules: present, empty if unknown.
+    ds.PatientBirthDate = ""
+    ds.PatientSex = study.patient_sex or ""
+    ds.AccessionNumber = ""
+    ds.ReferringPhysicianName = ""
+    ds.StudyID = ""
     ds.StudyInstanceUID = study.study_instance_uid
     ds.FrameOfReferenceUID = study.frame_of_reference_uid
     ds.StudyDate = _da(study.study_datetime)
@@ -351,7 +369,7 @@ def _pet_series(
     if spec.height_cm is not None:
         ds.PatientSize = _ds(spec.height_cm / CM_PER_M)
     if spec.sex is not None:
-        ds.PatientSex = spec.sex
+        ds.PatientSex = spec.sex  # the administration facts win over the study's
     radiopharmaceutical = Dataset()
     radiopharmaceutical.Radiopharmaceutical = spec.radiopharmaceutical
     radiopharmaceutical.RadiopharmaceuticalStartTime = _tm(spec.injection_datetime)
