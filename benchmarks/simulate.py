@@ -2,12 +2,12 @@
 
 Writes a small scenario YAML derived from the built-in ``complete_response``
 scenario (adult DLBCL, mediastinal and inguinal lymphoma lesions, default 4 mm
-phantom voxels) with two antibody-type tracers: its ``cd8_minibody``
-(⁸⁹Zr-IAB22M2C) and the ``cd19_igg`` tracer (⁶⁴Cu-CD19 mAb) of the built-in
-``cd19_negative_relapse`` scenario, each scanned at 4 timepoints on 8 distinct
-days (so 8 CT series and 8 PET series). FDG is left out while the simulator
-lists it under ``not_simulated``; the script checks ``truth.json`` that all 8
-PET scans and both lesions were simulated.
+phantom voxels) with two tracers imaged at each of 4 visits (days −7, 7, 28 and
+90): [¹⁸F]FDG 1 h after injection and the ``cd19_igg`` tracer (⁶⁴Cu-CD19 mAb of
+the built-in ``cd19_negative_relapse`` scenario) injected the day before and
+imaged 2 h after the FDG scan, so each visit has one CT, one DICOM SEG of the
+ground truth and two PET series (4 CT + 4 SEG + 8 PET). The script checks
+``truth.json`` that all 8 PET scans and both lesions were simulated.
 
 Each run is ``python -m immunopet simulate --scenario FILE --out DIR --seed 0``
 in a fresh subprocess with a fresh output folder. Time is the child's wall
@@ -54,12 +54,14 @@ MIB = 1024.0 * 1024.0
 TARGET_SECONDS = 20.0
 TARGET_PEAK_MIB = 4096.0
 
-#: Tracer key -> (injection day, scan delays in hours): 4 timepoints each, 8 distinct days.
-SCANS: dict[str, tuple[float, list[float]]] = {
-    "cd19_igg": (-10.0, [24.0, 48.0, 96.0, 144.0]),
-    "cd8_minibody": (6.0, [6.0, 24.0, 48.0, 72.0]),
+#: Visit days after the infusion; at each: FDG (1 h p.i.) and the CD19 IgG (26 h p.i.).
+VISIT_DAYS = (-7.0, 7.0, 28.0, 90.0)
+#: Tracer key -> [(injection day, scan delay h)] for every visit.
+SCANS: dict[str, list[tuple[float, float]]] = {
+    "fdg": [(day, 1.0) for day in VISIT_DAYS],
+    "cd19_igg": [(day - 1.0, 26.0) for day in VISIT_DAYS],
 }
-TIMEPOINTS_PER_TRACER = 4
+TIMEPOINTS_PER_TRACER = len(VISIT_DAYS)
 
 
 def _builtin(name: str) -> dict[str, Any]:
@@ -81,8 +83,9 @@ def write_scenario(path: Path) -> dict[str, Any]:
         raise SystemExit(f"the built-in scenarios no longer have the tracers {missing}")
     scenario["tracers"] = [available[key] for key in SCANS]
     scenario["scans"] = [
-        {"tracer": key, "injection_day": day, "scan_delays_h": delays}
-        for key, (day, delays) in SCANS.items()
+        {"tracer": key, "injection_day": day, "scan_delays_h": [delay]}
+        for key, plan in SCANS.items()
+        for day, delay in plan
     ]
     path.write_text(yaml.safe_dump(scenario, sort_keys=False), encoding="utf-8")
     return scenario
