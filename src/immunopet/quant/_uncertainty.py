@@ -31,6 +31,7 @@ References
 ----------
 Barrett HH, Myers KJ. Foundations of Image Science. Wiley 2004, ch. 8 (noise in
 reconstructed images, correlation and the variance of region means).
+
 """
 
 from __future__ import annotations
