@@ -1,6 +1,13 @@
 """Kinetic models: CAR T-cell kinetics (Stein 2019), blood input, Patlak, compartment models."""
 
 from immunopet.kinetics._cellular import Stein2019CellularKinetics
+from immunopet.kinetics._cellular_fit import (
+    CellularKineticsFit,
+    Estimate,
+    GoodnessOfFit,
+    fit_expansion_biexponential,
+    fit_stein2019,
+)
 from immunopet.kinetics._compartment import (
     CompartmentFit,
     CompartmentModel,
@@ -20,8 +27,11 @@ from immunopet.kinetics._patlak import (
 )
 
 __all__ = [
+    "CellularKineticsFit",
     "CompartmentFit",
     "CompartmentModel",
+    "Estimate",
+    "GoodnessOfFit",
     "InterpolationMethod",
     "Kety1951OneTissue",
     "KiUnit",
@@ -32,6 +42,8 @@ __all__ = [
     "PlasmaInput",
     "Sokoloff1977TwoTissueIrreversible",
     "Stein2019CellularKinetics",
+    "fit_expansion_biexponential",
+    "fit_stein2019",
     "ki_from_unit",
     "ki_in_unit",
     "patlak_volumes",
