@@ -4,6 +4,7 @@ Layout under the BIDS root (one subject per virtual patient, one session per vis
 
     dataset_description.json           BIDS 1.9, DatasetType "raw"
     participants.tsv                   participant_id, species, sex, weight, height
+    sub-<id>/study.yaml                the manifest a site would write (immunopet, not BIDS)
     sub-<id>/ses-<visit>/pet/sub-<id>_ses-<visit>_trc-<tracer>_pet.nii.gz (+ .json)
     sub-<id>/ses-<visit>/ct/sub-<id>_ses-<visit>_ct.nii.gz   (HU; CT is not in BIDS 1.9:
                                                               BEP024 proposal, kept apart)
@@ -147,6 +148,8 @@ def export_patient_bids(dicom_dir: Path, truth: dict[str, Any], root: Path) -> d
             scan["pet_file"] = f"sub-{subject}/ses-{session}/pet/{name}"
             scan["ct_file"] = f"sub-{subject}/ses-{session}/ct/{stem}_ct.nii.gz"
             del scan["folder"], scan["ct_folder"]
+        if (dicom_dir / "study.yaml").exists():  # the site's manifest travels with the subject
+            shutil.copyfile(dicom_dir / "study.yaml", work / "study.yaml")
         out["format"] = "bids"
         with atomic_path(truth_work / "truth.json") as temporary:
             temporary.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

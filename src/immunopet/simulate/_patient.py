@@ -4,6 +4,7 @@ Folder layout (under ``out_dir``; ``<day>`` is the day after infusion of a visit
 acquisition, e.g. ``day+007.00``; acquisitions within 12 h of it share the visit's CT)::
 
     truth.json                       patient, every scan's truth, events, what was skipped
+    study.yaml                       the manifest a site would write (no ground truth)
     <day>/CT/IMG0001.dcm …           one CT series per timepoint (the phantom's HU)
     <day>/labels.nii.gz              integer label map of that timepoint (uint8, Quantity
                                      UNITLESS; ids in truth.json "timepoints"[…]["labels"])
@@ -79,6 +80,7 @@ from immunopet.io.dicom._write import (
     write_ct_series,
     write_pet_series,
 )
+from immunopet.io.manifest import write_manifest
 from immunopet.io.nifti import write_nifti
 from immunopet.physics import decay_factor, nuclide
 from immunopet.planning import DirectLabel, ReporterLabel, scanner
@@ -89,6 +91,7 @@ from immunopet.simulate._cells import (
     live_cells_by_site,
     reporter_activity,
 )
+from immunopet.simulate._manifest import manifest_for_simulated_patient
 from immunopet.simulate._scanner import PetSystem
 from immunopet.simulate._scenario import (
     PatientLesion,
@@ -704,6 +707,7 @@ def _simulate_into(
             "height_cm": height_cm,
             "infusion_datetime": patient.infusion_datetime.isoformat(),
             "car_t_target": patient.car_t_target,
+            "car_t_product": patient.car_t_product,
             "infused_cells": patient.infused_cells,
         },
         "conventions": {
@@ -731,4 +735,6 @@ def _simulate_into(
         "approximations": approximations,
     }
     _write_json(payload, out / "truth.json")
+    # What a site would know (never the truth): the analysis reads it like a real manifest.
+    write_manifest(manifest_for_simulated_patient(payload), out / "study.yaml")
     return payload

@@ -376,6 +376,7 @@ class PatientSpec:
     scans: tuple[Scan, ...]
     inflammation: tuple[PatientInflammation, ...]
     events: tuple[TruthEvent, ...]
+    car_t_product: str = ""
 
 
 # --------------------------------------------------------------------------- reading
@@ -1221,6 +1222,7 @@ def _patient(scenario: Scenario, rng: np.random.Generator, index: int, seed: int
         height_cm=height_cm,
         infusion_datetime=car_t.infusion_datetime,
         car_t_target=car_t.target,
+        car_t_product=car_t.name,
         infused_cells=infused,
         kinetics=kinetics,
         lesions=tuple(lesions),
