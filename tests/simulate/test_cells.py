@@ -182,9 +182,7 @@ def test_poor_homing_writes_cell_pet_and_live_cells(tmp_path: Path) -> None:
     assert set(timepoint["live_car_t_cells_in_lesions"]) == {"flank_tumor"}
     assert sum(cells.values()) == pytest.approx(float(total_live_cells(patient, [1.0])[0]))
     # The label in the image adds up to the bound plus free label on that day.
-    labels = read_nifti(
-        tmp_path / Path(scan["folder"]).parent / "labels.nii.gz", quantity=Quantity.UNITLESS
-    )
+    labels = read_nifti(tmp_path / timepoint["labels_file"], quantity=Quantity.UNITLESS)
     voxel_ml = abs(float(np.linalg.det(labels.affine[:3, :3]))) * 1e-3
     image = load_scan(tmp_path / scan["folder"]).volume
     total = scan["cell_bound_bq"] + scan["free_label_bq"]

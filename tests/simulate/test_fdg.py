@@ -38,7 +38,9 @@ def fdg_scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 def _labels_and_suv(out: Path, scan_truth: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     day_folder = Path(scan_truth["folder"]).parent
-    labels = read_nifti(out / day_folder / "labels.nii.gz", quantity=Quantity.UNITLESS)
+    labels = read_nifti(
+        out / "derivatives" / "truth" / day_folder / "labels.nii.gz", quantity=Quantity.UNITLESS
+    )
     result = standardize_scan(load_scan(out / scan_truth["folder"]))
     assert labels.same_grid(result.activity)
     suv = result.activity.array * result.factors.suv_bw_factor

@@ -62,7 +62,9 @@ def test_noiseless_liver_mean_equals_truth(simulated: tuple[Path, dict[str, Any]
     out, truth = simulated
     scan_truth = truth["scans"][0]
     day_folder = Path(scan_truth["folder"]).parent
-    labels = read_nifti(out / day_folder / "labels.nii.gz", quantity=Quantity.UNITLESS)
+    labels = read_nifti(
+        out / truth["timepoints"][str(day_folder)]["labels_file"], quantity=Quantity.UNITLESS
+    )
     image = load_scan(out / scan_truth["folder"]).volume
     assert labels.same_grid(image)
     liver_id = truth["timepoints"][str(day_folder)]["labels"]["liver"]
@@ -93,7 +95,9 @@ def test_truth_holds_scenario_events_and_lesions(simulated: tuple[Path, dict[str
     # density = cells x 5e4 CD8 per CAR T cell / (volume x 1e8 cells/mL) / 5000 (reference).
     day_folder = str(Path(scan_truth["folder"]).parent)
     timepoint = truth["timepoints"][day_folder]
-    labels = read_nifti(out / day_folder / "labels.nii.gz", quantity=Quantity.UNITLESS)
+    labels = read_nifti(
+        out / truth["timepoints"][str(day_folder)]["labels_file"], quantity=Quantity.UNITLESS
+    )
     voxel_ml = labels.voxel_volume_ml
     for name, density in scan_truth["lesion_antigen_density"].items():
         volume_ml = float(np.sum(labels.array == timepoint["labels"][name])) * voxel_ml

@@ -126,15 +126,18 @@ def export_patient_bids(dicom_dir: Path, truth: dict[str, Any], root: Path) -> d
             labels_dir = truth_work / f"ses-{session}"
             labels_dir.mkdir(parents=True)
             shutil.copyfile(
-                dicom_dir / folder / "labels.nii.gz", labels_dir / f"{stem}_dseg.nii.gz"
+                dicom_dir / timepoint["labels_file"], labels_dir / f"{stem}_dseg.nii.gz"
             )
-            seg = dicom_dir / folder / "labels_seg.dcm"
+            seg = dicom_dir / timepoint["labels_seg_file"]
             if seg.exists():
                 shutil.copyfile(seg, labels_dir / f"{stem}_dseg.dcm")
             timepoint["labels_file"] = (
                 f"derivatives/truth/sub-{subject}/ses-{session}/{stem}_dseg.nii.gz"
             )
             timepoint["session"] = f"ses-{session}"
+            timepoint["labels_seg_file"] = (
+                f"derivatives/truth/sub-{subject}/ses-{session}/{stem}_dseg.dcm"
+            )
         for scan in out["scans"]:
             folder = str(Path(scan["folder"]).parent)
             session = sessions[folder]

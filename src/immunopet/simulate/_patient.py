@@ -6,9 +6,11 @@ acquisition, e.g. ``day+007.00``; acquisitions within 12 h of it share the visit
     truth.json                       patient, every scan's truth, events, what was skipped
     study.yaml                       the manifest a site would write (no ground truth)
     <day>/CT/IMG0001.dcm …           one CT series per timepoint (the phantom's HU)
-    <day>/labels.nii.gz              integer label map of that timepoint (uint8, Quantity
+    derivatives/truth/<day>/labels.nii.gz   integer label map of that visit (uint8, Quantity
                                      UNITLESS; ids in truth.json "timepoints"[…]["labels"])
-    <day>/labels_seg.dcm             the same labels as a DICOM SEG referencing the CT
+    derivatives/truth/<day>/labels_seg.dcm  the same labels as a DICOM SEG referencing the CT
+                                     (ground truth stays out of the image folders: the
+                                     analysis's discovery never reads derivatives/truth)
     <day>/<tracer>_PT/IMG0001.dcm …  one PET series per scan (Bq/mL, decay correction START)
 
 True activity concentration of a label at the scan start (Bq/mL)::
@@ -577,13 +579,16 @@ def _simulate_into(
             # One study per visit: its CT and PET share study and frame of reference.
             studies[visit] = StudyIdentity.new(patient.patient_id, start, patient_sex=sex)
             write_ct_series(phantom.ct, folder / "CT", when=start, study=studies[visit])
-            write_nifti(phantom.label_map, folder / "labels.nii.gz")
+            # Ground truth apart from the images (derivatives/truth is never read by discovery).
+            truth_folder = out / "derivatives" / "truth" / folder.name
+            truth_folder.mkdir(parents=True)
+            write_nifti(phantom.label_map, truth_folder / "labels.nii.gz")
             lesion_names_all = {lesion.name for lesion in patient.lesions}
             write_label_seg(
                 phantom.label_map,
                 {index: name for name, index in phantom.labels.items() if index},
                 folder / "CT",
-                folder / "labels_seg.dcm",
+                truth_folder / "labels_seg.dcm",
                 lesions=[name for name in phantom.labels if name in lesion_names_all],
                 series_description="immunopet phantom ground truth",
                 algorithm="immunopet phantom",
@@ -603,6 +608,8 @@ def _simulate_into(
                     site: value for site, value in cells.items() if site in lesion_names_all
                 },
                 "ct_datetime": start.isoformat(),
+                "labels_file": str((truth_folder / "labels.nii.gz").relative_to(out)),
+                "labels_seg_file": str((truth_folder / "labels_seg.dcm").relative_to(out)),
                 "labels": dict(phantom.labels),
                 "lesion_sites": {spec.name: spec.site for spec in lesion_specs},
                 "lesion_diameters_mm": {spec.name: spec.diameter_mm for spec in lesion_specs},
