@@ -41,12 +41,20 @@ def test_recovers_rotation_and_shift(baseline_ct, mode: str) -> None:  # type: i
     followup, move = _moved(baseline_ct, 4.0, (15.0, -10.0, 24.0))
     result = register_ct(baseline_ct, followup, mode=mode)  # type: ignore[arg-type]
     expected = np.linalg.inv(move)
-    # Points across the body map back to within a fraction of a voxel (6 mm).
-    points = np.array([[0.0, 0.0, 250.0], [-120.0, 40.0, 400.0], [90.0, -60.0, -300.0]])
+    # Points across the body, head to feet, map back to within half a voxel (6 mm).
+    points = np.array(
+        [
+            [0.0, 0.0, 250.0],
+            [-120.0, 40.0, 400.0],
+            [90.0, -60.0, -300.0],
+            [0.0, 0.0, 780.0],
+            [-90.0, 0.0, -850.0],
+        ]
+    )
     followup_points = points @ move[:3, :3].T + move[:3, 3]
     mapped = result.map_points(followup_points)
-    assert np.max(np.linalg.norm(mapped - points, axis=1)) < 2.0
-    np.testing.assert_allclose(result.matrix[:3, :3], expected[:3, :3], atol=0.01)
+    assert np.max(np.linalg.norm(mapped - points, axis=1)) < 3.0
+    np.testing.assert_allclose(result.matrix[:3, :3], expected[:3, :3], atol=0.02)
     assert result.as_dict()["mode"] == mode
 
 
