@@ -1,0 +1,35 @@
+"""Lesions: organ segmentation from CT/PET and lesion detection and delineation on PET."""
+
+from immunopet.lesions._detect import (
+    DetectedLesion,
+    DetectionMethod,
+    DetectionRecord,
+    DetectionScore,
+    MethodName,
+    ReferenceLevels,
+    detect_lesions,
+    evaluate_detection,
+    reference_levels,
+)
+from immunopet.lesions._organs import (
+    BLOOD_POOL_REFERENCE,
+    LIVER_REFERENCE,
+    OrganMasks,
+    segment_organs,
+)
+
+__all__ = [
+    "BLOOD_POOL_REFERENCE",
+    "LIVER_REFERENCE",
+    "DetectedLesion",
+    "DetectionMethod",
+    "DetectionRecord",
+    "DetectionScore",
+    "MethodName",
+    "OrganMasks",
+    "ReferenceLevels",
+    "detect_lesions",
+    "evaluate_detection",
+    "reference_levels",
+    "segment_organs",
+]

@@ -1,0 +1,240 @@
+"""Organ segmentation from CT (+ PET) against the phantom's own labels and built objects.
+
+Ground truth: the simulator's label map (the organs the CT and PET were made from) and, for the
+skull-enclosed brain, a CT built here. The slow test runs the full path (``simulate_patient`` →
+DICOM → ``load_scan`` → SUV) with counting noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from immunopet.data import read_toml
+from immunopet.errors import InputError
+from immunopet.image import Quantity, Volume
+from immunopet.io import load_scan, read_nifti
+from immunopet.lesions import (
+    BLOOD_POOL_REFERENCE,
+    LIVER_REFERENCE,
+    OrganMasks,
+    reference_levels,
+    segment_organs,
+)
+from immunopet.quant import standardize_scan
+from immunopet.simulate import build_phantom, draw_cohort, load_scenario
+from immunopet.simulate._patient import simulate_patient
+
+Mask = npt.NDArray[np.bool_]
+
+
+def _dice(a: Mask, b: Mask) -> float:
+    return 2.0 * float(np.count_nonzero(a & b)) / float(np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def _fdg_suv(label_map: Volume, labels: dict[str, int]) -> Volume:
+    """Noiseless FDG SUVbw of every phantom label (data/fdg_uptake.toml)."""
+    table = read_toml("fdg_uptake.toml")["suv_bw"]
+    lookup = np.zeros(max(labels.values()) + 1)
+    for name, index in labels.items():
+        lookup[index] = float(table[name]["suv"])
+    return label_map.with_array(lookup[label_map.array], Quantity.SUV_BW)
+
+
+@pytest.fixture(scope="module")
+def phantom() -> Any:
+    return build_phantom("adult", voxel_mm=6.0)
+
+
+def test_noiseless_phantom_organs_match_their_labels(phantom: Any) -> None:
+    organs = segment_organs(phantom.ct, _fdg_suv(phantom.label_map, phantom.labels))
+    assert organs.not_found == {}
+    labels = phantom.label_map.array
+    assert _dice(organs.masks["body"], labels > 0) > 0.99
+    for name in ("lungs", "red_marrow", "brain", "spleen", "kidneys", "urinary_bladder"):
+        assert _dice(organs.masks[name], labels == phantom.labels[name]) > 0.95, name
+    assert np.all(labels[organs.masks[LIVER_REFERENCE]] == phantom.labels["liver"])
+    assert np.all(labels[organs.masks[BLOOD_POOL_REFERENCE]] == phantom.labels["heart"])
+    # Spheres of 30 mm (PERCIST liver) and 20 mm (blood pool) diameter: exactly the voxels whose
+    # centres lie within the radius of the sphere's centre.
+    index = np.indices(labels.shape).reshape(3, -1).T
+    for name, radius_mm in ((LIVER_REFERENCE, 15.0), (BLOOD_POOL_REFERENCE, 10.0)):
+        mask = organs.masks[name]
+        centre = np.argwhere(mask).mean(axis=0)
+        distance_mm = np.linalg.norm((index - centre) * 6.0, axis=1).reshape(labels.shape)
+        np.testing.assert_array_equal(mask, distance_mm <= radius_mm + 1e-9)
+    assert organs.method["brain"].startswith("PET (no skull found on CT)")
+    assert organs.method["lungs"].startswith("CT < -400 HU")
+
+
+def _reoriented(volume: Volume, order: tuple[int, int, int], flip: int) -> Volume:
+    """The same image on a grid whose array axes are permuted by ``order``, one of them flipped."""
+    array = np.flip(np.transpose(volume.array, order), axis=flip)
+    affine = volume.affine.copy()
+    affine[:3, :3] = volume.affine[:3, :3][:, list(order)]
+    n = array.shape[flip]
+    affine[:3, 3] = affine[:3, 3] + (n - 1) * affine[:3, flip]
+    affine[:3, flip] = -affine[:3, flip]
+    return Volume(np.ascontiguousarray(array), affine, volume.quantity)
+
+
+def test_masks_do_not_depend_on_the_array_orientation(phantom: Any) -> None:
+    pet = _fdg_suv(phantom.label_map, phantom.labels)
+    reference = segment_organs(phantom.ct, pet)
+    order, flip = (2, 0, 1), 1
+    turned = segment_organs(_reoriented(phantom.ct, order, flip), _reoriented(pet, order, flip))
+    assert set(turned.masks) == set(reference.masks)
+    for name, mask in reference.masks.items():
+        back = np.transpose(np.flip(turned.masks[name], axis=flip), np.argsort(order))
+        np.testing.assert_array_equal(back, mask, err_msg=name)
+
+
+def test_skull_enclosed_brain_is_found_on_ct() -> None:
+    # A torso (box of muscle) under a head: a 10 mm bone shell around soft tissue of 35 HU.
+    shape = (80, 50, 50)
+    hu = np.full(shape, -1000.0)
+    hu[:50, 5:45, 5:45] = 40.0
+    z, y, x = np.ogrid[:80, :50, :50]
+    r2 = (4.0 * (z - 62)) ** 2 + (4.0 * (y - 25)) ** 2 + (4.0 * (x - 25)) ** 2
+    hu[r2 <= 70.0**2] = 1000.0
+    inside = r2 <= 60.0**2
+    hu[inside] = 35.0
+    affine = [[0, 0, 4.0, 0], [0, 4.0, 0, 0], [4.0, 0, 0, 0], [0, 0, 0, 1.0]]
+    organs = segment_organs(Volume(hu, affine, Quantity.HOUNSFIELD))
+    assert organs.method["brain"].startswith("CT: soft tissue")
+    np.testing.assert_array_equal(organs.masks["brain"], inside)
+    np.testing.assert_array_equal(organs.masks["bone"], hu == 1000.0)
+
+
+def test_without_pet_the_uptake_organs_are_listed_as_not_found(phantom: Any) -> None:
+    organs = segment_organs(phantom.ct)
+    for name in ("spleen", "kidneys", "urinary_bladder"):
+        assert "needs the PET" in organs.not_found[name]
+    assert "give the PET" in organs.not_found["brain"]
+    # CT alone still places the liver sphere inside the liver (liver-density window).
+    labels = phantom.label_map.array
+    assert np.all(labels[organs.masks[LIVER_REFERENCE]] == phantom.labels["liver"])
+    with pytest.raises(InputError, match="no 'spleen' mask: needs the PET"):
+        organs.volume("spleen")
+
+
+def test_a_thin_body_whose_lungs_reach_the_outline_keeps_both_lungs() -> None:
+    # In thin bodies the phantom's lungs bulge through its outline (anatomy.toml header):
+    # some lung voxels touch the air around the body.
+    from scipy import ndimage
+
+    thin = build_phantom("adult", voxel_mm=6.0, sex="F", weight_kg=48.0, height_cm=165.0)
+    labels = thin.label_map.array
+    lungs = labels == thin.labels["lungs"]
+    assert np.count_nonzero(lungs & ndimage.binary_dilation(labels == 0)) > 100
+    organs = segment_organs(thin.ct)
+    assert _dice(organs.masks["lungs"], lungs) > 0.95
+
+
+def test_organ_masks_resample_and_combine(phantom: Any) -> None:
+    pet = _fdg_suv(phantom.label_map, phantom.labels)
+    organs = segment_organs(phantom.ct, pet)
+    coarse = Volume(np.zeros((10, 10, 10)), np.diag([30.0, 30.0, 30.0, 1.0]), Quantity.UNITLESS)
+    assert organs.on_grid(phantom.ct) is organs
+    moved = organs.on_grid(coarse)
+    assert moved.grid is coarse
+    assert moved.masks["body"].shape == (10, 10, 10)
+    both = organs.union(["kidneys", "spleen", "no_such_organ"])
+    np.testing.assert_array_equal(both, organs.masks["kidneys"] | organs.masks["spleen"])
+    assert organs.volume("brain").quantity is Quantity.MASK
+
+
+@pytest.mark.parametrize(
+    ("ct_quantity", "pet_quantity", "message"),
+    [
+        (Quantity.UNITLESS, None, "Hounsfield"),
+        (Quantity.HOUNSFIELD, Quantity.ACTIVITY_CONCENTRATION, "must be an SUV image"),
+    ],
+)
+def test_wrong_quantities_are_refused(
+    phantom: Any, ct_quantity: Quantity, pet_quantity: Quantity | None, message: str
+) -> None:
+    ct = phantom.ct.with_array(phantom.ct.array, ct_quantity)
+    pet = None if pet_quantity is None else phantom.ct.with_array(phantom.ct.array, pet_quantity)
+    with pytest.raises(InputError, match=message):
+        segment_organs(ct, pet)
+
+
+def test_an_oblique_grid_is_refused() -> None:
+    c, s = np.cos(np.radians(40.0)), np.sin(np.radians(40.0))
+    affine = [[c, -s, 0, 0], [s, c, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1.0]]
+    ct = Volume(np.zeros((4, 4, 4)), affine, Quantity.HOUNSFIELD)
+    with pytest.raises(InputError, match="too oblique"):
+        segment_organs(ct)
+
+
+# -- simulated FDG PET/CT with counting noise ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Case:
+    organs: OrganMasks
+    suv: Volume
+    labels: npt.NDArray[Any]
+    ids: dict[str, int]
+    truth_suv: dict[str, float]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> list[_Case]:
+    # A tall thin woman (189 cm, 64 kg) on day 4 of CRS (inflamed spleen, liver and marrow) and
+    # a heavy man (116 kg) at baseline, both with counting noise on the default 4 mm grid.
+    cases = []
+    for name, seed, day in (("crs", 18, 4), ("complete_response", 26, -7)):
+        scenario = load_scenario(name)
+        patient = draw_cohort(scenario, 1, seed=seed)[0]
+        scans = tuple(
+            s for s in scenario.scans if s.tracer == "fdg" and round(s.injection_day) == day
+        )
+        out = tmp_path_factory.mktemp("organs") / name
+        truth = simulate_patient(
+            dataclasses.replace(patient, scans=scans), out, rng=np.random.default_rng(seed)
+        )
+        scan = truth["scans"][0]
+        standardized = standardize_scan(load_scan(out / scan["folder"]))
+        suv = standardized.activity.with_array(
+            standardized.activity.array * standardized.factors.suv_bw_factor, Quantity.SUV_BW
+        )
+        timepoint = truth["timepoints"][str(Path(scan["folder"]).parent)]
+        labels = read_nifti(out / timepoint["labels_file"], quantity=Quantity.UNITLESS).array
+        organs = segment_organs(load_scan(out / scan["ct_folder"]).volume, suv)
+        cases.append(_Case(organs, suv, labels, timepoint["labels"], scan["suv_bw"]))
+    return cases
+
+
+@pytest.mark.slow
+def test_simulated_organs_overlap_the_phantom_labels(simulated: list[_Case]) -> None:
+    for case in simulated:
+        assert case.organs.not_found == {}
+        assert _dice(case.organs.masks["body"], case.labels > 0) >= 0.8
+        for name in ("lungs", "red_marrow", "brain", "spleen", "kidneys", "urinary_bladder"):
+            assert _dice(case.organs.masks[name], case.labels == case.ids[name]) >= 0.8, name
+
+
+@pytest.mark.slow
+def test_reference_spheres_lie_inside_their_organs_and_measure_them(
+    simulated: list[_Case],
+) -> None:
+    for case in simulated:
+        liver = case.labels[case.organs.masks[LIVER_REFERENCE]]
+        blood = case.labels[case.organs.masks[BLOOD_POOL_REFERENCE]]
+        assert np.all(liver == case.ids["liver"])
+        assert np.all(blood == case.ids["heart"])  # the phantom's heart is the blood pool
+        levels = reference_levels(case.suv, case.organs)
+        # Within 5 % of the true SUV (counting noise and the sphere's few voxels).
+        assert levels.liver_mean == pytest.approx(case.truth_suv["liver"], rel=0.05)
+        assert levels.blood_pool_mean == pytest.approx(case.truth_suv["heart"], rel=0.05)
+        # Organ means over the segmented organs, also within 5 %.
+        for name in ("spleen", "brain", "kidneys"):
+            mean = float(case.suv.array[case.organs.masks[name]].mean())
+            assert mean == pytest.approx(case.truth_suv[name], rel=0.05), name
