@@ -1,0 +1,112 @@
+"""``immunopet analyze``: a patient's study folder → results.json, tables, SEG and the database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from immunopet.cli._common import iso_datetime
+from immunopet.pipeline import AnalysisOptions, analyze_study, write_analysis_outputs
+
+_STAGES = ("load", "register", "measure", "write")
+
+
+class _ProgressBar:
+    """One line per stage on stderr: a bar redrawn in place on a terminal, else its end only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.stage = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 24
+        filled = width if total == 0 else round(width * done / total)
+        line = f"{stage:9} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        line += f"  {time.perf_counter() - self.started:6.1f} s"
+        if self.tty:
+            end = "\n" if done >= total else ""
+            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+        elif done >= total:
+            print(line, file=sys.stderr, flush=True)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the subcommand."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="find, track and measure lesions and organs across a patient's scans",
+        description=(
+            "Analyse one patient's longitudinal multi-tracer study (DICOM in any layout, or "
+            "PET-BIDS): discover timepoints and tracers, segment organs, register timepoints, "
+            "detect lesions on the lesion-finding tracer (FDG by default), track them, and "
+            "measure every lesion and organ on every tracer. Writes results.json, "
+            "measurements.csv, lesions.csv and DICOM SEG into --out (replaced as a whole at "
+            "the end) and saves the results to the database."
+        ),
+    )
+    parser.add_argument("study_dir", metavar="STUDY_DIR", type=Path, help="one patient's folder")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="study.yaml",
+        help="study manifest (docs/study_manifest.md)",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL (default: sqlite:///DIR/immunopet.db inside --out)",
+    )
+    parser.add_argument(
+        "--infusion-datetime",
+        type=iso_datetime,
+        metavar="YYYY-MM-DDTHH:MM",
+        help="CAR T-cell infusion (site time) when no manifest gives it",
+    )
+    parser.add_argument(
+        "--lesion-tracer",
+        metavar="KEY",
+        help="tracer key whose scans find the lesions (default: the manifest's, else FDG)",
+    )
+    parser.add_argument(
+        "--registration",
+        choices=("rigid", "affine", "deformable"),
+        default="affine",
+        help="CT-to-CT registration of the timepoints (default affine)",
+    )
+    parser.add_argument("--json", action="store_true", help="print results.json to stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse the study and write the outputs."""
+    progress = _ProgressBar(enabled=not args.quiet)
+    options = AnalysisOptions(
+        lesion_tracer=args.lesion_tracer,
+        registration_mode=args.registration,
+        infusion_datetime=args.infusion_datetime,
+        manifest=args.manifest,
+        progress=progress,
+    )
+    result = analyze_study(args.study_dir, options)
+    document = result.to_dict()
+    summary = write_analysis_outputs(result, args.out, db_url=args.db, progress=progress)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(
+            f"{result.patient_id}: {len(result.timepoints)} timepoints, "
+            f"{sum(len(tp.scans) for tp in result.timepoints)} PET scans, "
+            f"{len(result.lesions)} lesion tracks, {len(result.measurements)} measurements "
+            f"-> {summary['results']}"
+        )
+    return 0

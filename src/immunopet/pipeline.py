@@ -1,0 +1,654 @@
+"""``analyze``: one patient's longitudinal multi-tracer study → tracked, measured lesions and organs.
+
+The main job, composed from the modules of the data path (``docs/architecture.md``)::
+
+    discover (io.discovery) → load + SUV (io, quant) → organs (user masks via io.labels, else
+    lesions.segment_organs) → register CTs to the baseline (lesions._register) → detect lesions
+    on the lesion-finding tracer (lesions.detect_lesions) → track (lesions._match) → measure
+    every VOI × tracer × timepoint (quant.voi_statistics, quant._uncertainty) → StudyResult →
+    results.json, CSV tables, DICOM SEG (io.dicom), database (store)
+
+Each lesion VOI found on the lesion-finding tracer (FDG by default) is measured on every
+tracer of the same timepoint (PET/CT scans of one visit share the frame of reference; a VOI
+is resampled onto another tracer's grid by nearest neighbour when the grids differ).
+Everything is written into a temporary folder and swapped into ``--out`` at the end, and the
+database is written in one transaction, so a failed or killed run leaves both as they were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from immunopet.errors import InputError
+from immunopet.image import Quantity, Volume
+from immunopet.io import load_scan
+from immunopet.io.discovery import PetRef, Study, Timepoint, discover_study
+from immunopet.lesions._match import LesionObservation, LesionTrack, track_lesions
+from immunopet.lesions._register import Registration, register_ct
+from immunopet.quant import StandardizedScan, standardize_scan, voi_statistics
+from immunopet.quant._uncertainty import ImageNoise, estimate_image_noise
+from immunopet.result import (
+    LesionResult,
+    LesionTimepoint,
+    Measurement,
+    ScanResult,
+    StudyResult,
+    TimepointResult,
+    VoiLabelMap,
+)
+
+__all__ = ["AnalysisOptions", "analyze_study"]
+
+#: Organs whose physiological uptake is excluded from lesion detection.
+PHYSIOLOGICAL_ORGANS = ("brain", "urinary_bladder", "kidneys", "heart")
+#: Organ VOIs that give the blood and muscle references of the lesion ratios.
+BLOOD_ORGANS = ("blood_pool_reference", "heart")
+MUSCLE_ORGANS = ("muscle",)
+#: Noise reference regions, in order of preference.
+NOISE_REFERENCES = ("liver_reference", "blood_pool_reference", "liver")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Choices of one analysis (each recorded in ``results.json`` under ``methods``)."""
+
+    lesion_tracer: str | None = None
+    detection: Any = None
+    registration_mode: str = "affine"
+    infusion_datetime: datetime | None = None
+    manifest: Path | None = None
+    progress: Progress | None = None
+
+
+@dataclass
+class _Loaded:
+    """One timepoint's images, SUV and organ masks."""
+
+    timepoint: Timepoint
+    ct: Volume | None
+    pets: dict[str, StandardizedScan] = field(default_factory=dict)
+    suv: dict[str, Volume] = field(default_factory=dict)
+    organs: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)  # on the CT grid
+    organ_grid: Volume | None = None
+    organ_sources: dict[str, str] = field(default_factory=dict)
+    noise: dict[str, ImageNoise | None] = field(default_factory=dict)
+    lesions: list[Any] = field(default_factory=list)  # DetectedLesion of the lesion tracer
+    registration: Registration = field(default_factory=Registration.identity)
+
+
+def _report(options: AnalysisOptions, stage: str, done: int, total: int) -> None:
+    if options.progress is not None:
+        options.progress(stage, done, total)
+
+
+def _lesion_tracer(study: Study, options: AnalysisOptions) -> str:
+    keys = {pet.tracer.key for tp in study.timepoints for pet in tp.pets}
+    wanted = options.lesion_tracer
+    if wanted is None and study.manifest is not None:
+        wanted = study.manifest.lesion_tracer
+    if wanted is not None:
+        if wanted not in keys:
+            raise InputError(
+                f"lesion-finding tracer {wanted!r} is not among the study's tracers {sorted(keys)}",
+                field="--lesion-tracer",
+            )
+        return wanted
+    from immunopet.io.discovery import is_fdg
+
+    fdg = sorted(
+        {pet.tracer.key for tp in study.timepoints for pet in tp.pets if is_fdg(pet.tracer.agent)}
+    )
+    if len(fdg) == 1:
+        return fdg[0]
+    raise InputError(
+        f"which tracer finds the lesions? the study has {sorted(keys)} and no single FDG",
+        field="--lesion-tracer",
+        hint="pass --lesion-tracer KEY or set lesion_tracer in the manifest",
+    )
+
+
+def _on_grid(mask: npt.NDArray[np.bool_], source: Volume, target: Volume) -> npt.NDArray[np.bool_]:
+    """A mask of ``source``'s grid on ``target``'s grid (nearest neighbour)."""
+    if source.same_grid(target):
+        return mask
+    moved = source.mask(mask).resample_to(target, order=0)
+    return np.asarray(moved.array, dtype=bool)
+
+
+def _is_lesion_name(name: str) -> bool:
+    """Structures of a user's label map that are lesions, not organs (found by the analysis)."""
+    lowered = name.lower()
+    return any(word in lowered for word in ("lesion", "tumor", "tumour", "neoplasm", "mass"))
+
+
+def _load_timepoint(timepoint: Timepoint) -> _Loaded:
+    ct = None
+    if timepoint.ct is not None:
+        ct = load_scan(timepoint.ct.path, series_uid=timepoint.ct.series_uid).volume
+    loaded = _Loaded(timepoint, ct)
+    for pet in timepoint.pets:
+        scan = load_scan(pet.series.path, series_uid=pet.series.series_uid)
+        standardized = standardize_scan(scan)
+        loaded.pets[pet.tracer.key] = standardized
+        factor = standardized.factors.suv_bw_factor
+        loaded.suv[pet.tracer.key] = standardized.activity.with_array(
+            np.asarray(standardized.activity.array, dtype=np.float32) * np.float32(factor),
+            Quantity.SUV_BW,
+        )
+    return loaded
+
+
+def _organs(loaded: _Loaded, lesion_tracer: str) -> None:
+    """Organ masks on the CT grid: the user's masks first, built-in segmentation for the rest."""
+    from immunopet.io.labels import load_label_map
+    from immunopet.lesions import segment_organs
+
+    grid = loaded.ct if loaded.ct is not None else loaded.suv[lesion_tracer]
+    loaded.organ_grid = grid
+    for path in loaded.timepoint.masks:
+        labels = load_label_map(path, grid)
+        for name in sorted(set(labels.canonical_names.values())):
+            if name in loaded.organs or _is_lesion_name(name):
+                continue
+            loaded.organs[name] = np.asarray(labels.mask(name).array, dtype=np.bool_)
+            loaded.organ_sources[name] = f"mask {Path(path).name}"
+    if loaded.ct is not None:
+        found = segment_organs(loaded.ct, loaded.suv.get(lesion_tracer))
+        for name, mask in found.masks.items():
+            if name not in loaded.organs:
+                loaded.organs[name] = mask
+                loaded.organ_sources[name] = f"built-in: {found.method.get(name, '')}"
+
+
+def _noise(loaded: _Loaded) -> None:
+    assert loaded.organ_grid is not None
+    for key, standardized in loaded.pets.items():
+        activity = standardized.activity
+        loaded.noise[key] = None
+        for name in NOISE_REFERENCES:
+            if name in loaded.organs:
+                mask = _on_grid(loaded.organs[name], loaded.organ_grid, activity)
+                try:
+                    loaded.noise[key] = estimate_image_noise(activity.array, mask, region=name)
+                except InputError:
+                    continue
+                break
+
+
+def _organ_masks(loaded: _Loaded) -> Any:
+    from immunopet.lesions import OrganMasks
+
+    assert loaded.organ_grid is not None
+    return OrganMasks(dict(loaded.organs), dict(loaded.organ_sources), loaded.organ_grid)
+
+
+def _detect(loaded: _Loaded, lesion_tracer: str, options: AnalysisOptions) -> None:
+    from immunopet.io.discovery import is_fdg
+    from immunopet.lesions import detect_lesions, reference_levels
+
+    suv = loaded.suv.get(lesion_tracer)
+    if suv is None:
+        return
+    organs = _organ_masks(loaded)
+    on_suv = organs.on_grid(suv)
+    exclude = on_suv.union(PHYSIOLOGICAL_ORGANS)
+    try:
+        reference = reference_levels(suv, organs)
+    except InputError:
+        reference = None
+    pet = next(p for p in loaded.timepoint.pets if p.tracer.key == lesion_tracer)
+    loaded.lesions = list(
+        detect_lesions(
+            suv,
+            method=options.detection,
+            exclude=exclude,
+            reference=reference,
+            organs=on_suv,
+            tracer="fdg" if is_fdg(pet.tracer.agent) else pet.tracer.key,
+        )
+    )
+
+
+def _register(loaded: Sequence[_Loaded], mode: str, options: AnalysisOptions) -> None:
+    baseline = next((item.ct for item in loaded if item.ct is not None), None)
+    for index, item in enumerate(loaded):
+        _report(options, "register", index, len(loaded))
+        if item.ct is None or baseline is None or item.ct is baseline:
+            item.registration = Registration.identity()
+        else:
+            item.registration = register_ct(baseline, item.ct, mode=mode)  # type: ignore[arg-type]
+    _report(options, "register", len(loaded), len(loaded))
+
+
+def _tracks(loaded: Sequence[_Loaded]) -> list[LesionTrack]:
+    detections: dict[str, list[LesionObservation]] = {}
+    for item in loaded:
+        found = []
+        for index, lesion in enumerate(item.lesions):
+            mapped = item.registration.map_points([lesion.centroid_lps_mm])[0]
+            found.append(
+                LesionObservation(
+                    item.timepoint.timepoint_id,
+                    index,
+                    (float(mapped[0]), float(mapped[1]), float(mapped[2])),
+                    float(lesion.statistics.volume_ml),
+                )
+            )
+        detections[item.timepoint.timepoint_id] = found
+    return track_lesions(detections)
+
+
+def _ratio(value: float, reference: float | None) -> float | None:
+    return None if reference is None or reference <= 0.0 else value / reference
+
+
+def _measure(
+    voi_type: str,
+    voi_id: str,
+    mask: npt.NDArray[np.bool_],
+    loaded: _Loaded,
+    pet: PetRef,
+    references: Mapping[str, float | None],
+) -> Measurement | None:
+    """One VOI on one tracer.
+
+    Lesions get the PERCIST SUVpeak (voi_statistics); organs, often large, get max, mean and
+    SD only (their peak is not a reported quantity).
+    """
+    key = pet.tracer.key
+    factors = loaded.pets[key].factors
+    suv = loaded.suv[key]
+    if not mask.any():
+        return None
+    if voi_type == "lesion":
+        stats = voi_statistics(suv, suv.mask(mask))
+        n_voxels, volume_ml = stats.n_voxels, stats.volume_ml
+        suv_max, suv_mean, suv_sd, suv_peak = stats.max, stats.mean, stats.sd, stats.peak
+    else:
+        values = np.asarray(suv.array[mask], dtype=np.float64)
+        n_voxels = int(values.size)
+        volume_ml = n_voxels * suv.voxel_volume_ml
+        suv_max, suv_mean = float(values.max()), float(values.mean())
+        suv_sd = float(values.std(ddof=1)) if n_voxels > 1 else float("nan")
+        suv_peak = None
+    # Activity from SUV with the same factors (the SUV engine's, nothing recomputed here).
+    mean_bq = suv_mean / factors.suv_bw_factor
+    total_bq = mean_bq * volume_ml
+    noise = loaded.noise.get(key)
+    se_bq = None if noise is None else noise.mean_standard_error(mean_bq, n_voxels)
+    percent_per_bq = factors.percent_id_per_ml_factor  # %ID per (Bq/mL x mL)
+    return Measurement(
+        voi_type=voi_type,
+        voi_id=voi_id,
+        timepoint_id=loaded.timepoint.timepoint_id,
+        day=loaded.timepoint.day,
+        tracer=key,
+        target=pet.tracer.target,
+        n_voxels=n_voxels,
+        volume_ml=volume_ml,
+        suv_max=suv_max,
+        suv_mean=suv_mean,
+        suv_mean_se=None if se_bq is None else se_bq * factors.suv_bw_factor,
+        suv_peak=suv_peak,
+        suv_sd=0.0 if not np.isfinite(suv_sd) else suv_sd,
+        cov=None if suv_mean <= 0 or not np.isfinite(suv_sd) else suv_sd / suv_mean,
+        mean_bq_per_ml=mean_bq,
+        mean_bq_per_ml_se=se_bq,
+        total_uptake_bq=total_bq,
+        percent_id=total_bq * percent_per_bq,
+        percent_id_se=None if se_bq is None else se_bq * volume_ml * percent_per_bq,
+        lesion_to_blood=_ratio(suv_mean, references.get("blood")) if voi_type == "lesion" else None,
+        lesion_to_muscle=_ratio(suv_mean, references.get("muscle"))
+        if voi_type == "lesion"
+        else None,
+    )
+
+
+def _reference_mean(loaded: _Loaded, key: str, names: Sequence[str]) -> float | None:
+    assert loaded.organ_grid is not None
+    suv = loaded.suv[key]
+    for name in names:
+        if name in loaded.organs:
+            mask = _on_grid(loaded.organs[name], loaded.organ_grid, suv)
+            if mask.any():
+                return float(np.mean(suv.array[mask], dtype=np.float64))
+    return None
+
+
+def _lesion_source(item: _Loaded, loaded: Sequence[_Loaded], lesion_tracer: str) -> _Loaded | None:
+    """Where a timepoint's lesion VOIs come from.
+
+    Itself when it has the lesion-finding tracer, else the nearest timepoint (in days) that
+    has it (the VOIs are carried over by registration).
+    """
+    if lesion_tracer in item.suv:
+        return item
+    candidates = [other for other in loaded if lesion_tracer in other.suv]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda other: abs(other.timepoint.day - item.timepoint.day))
+
+
+def _carried_mask(
+    source: _Loaded, mask: npt.NDArray[np.bool_], grid: Volume, target: _Loaded, onto: Volume
+) -> npt.NDArray[np.bool_]:
+    """A mask of ``source`` (on ``grid``) in ``target``'s patient space, on ``onto``'s grid.
+
+    Source → baseline by the source's registration, baseline → target by the inverse of the
+    target's (affine parts; nearest-neighbour resampling).
+    """
+    to_target = np.linalg.inv(target.registration.matrix) @ source.registration.matrix
+    moved = Volume(mask, to_target @ grid.affine, Quantity.MASK)
+    if moved.same_grid(onto):
+        return mask
+    return np.asarray(moved.resample_to(onto, order=0).array, dtype=bool)
+
+
+def _measurements(
+    loaded: Sequence[_Loaded], tracks: Sequence[LesionTrack], lesion_tracer: str
+) -> list[Measurement]:
+    found: list[Measurement] = []
+    for item in loaded:
+        source = _lesion_source(item, loaded, lesion_tracer)
+        for pet in item.timepoint.pets:
+            key = pet.tracer.key
+            suv = item.suv[key]
+            references = {
+                "blood": _reference_mean(item, key, BLOOD_ORGANS),
+                "muscle": _reference_mean(item, key, MUSCLE_ORGANS),
+            }
+            for track in tracks if source is not None else ():
+                assert source is not None
+                observation = track.observations.get(source.timepoint.timepoint_id)
+                if observation is None:
+                    continue
+                lesion = source.lesions[observation.index]
+                grid = source.suv[lesion_tracer]
+                mask = np.asarray(lesion.mask, dtype=bool)
+                if source is item:
+                    mask = _on_grid(mask, grid, suv)
+                    origin = "detected"
+                else:
+                    mask = _carried_mask(source, mask, grid, item, suv)
+                    origin = f"carried from {source.timepoint.timepoint_id}"
+                measured = _measure("lesion", track.tracking_id, mask, item, pet, references)
+                if measured is not None:
+                    found.append(dataclasses.replace(measured, voi_source=origin))
+            assert item.organ_grid is not None
+            for name, organ in sorted(item.organs.items()):
+                mask = _on_grid(organ, item.organ_grid, suv)
+                measured = _measure("organ", name, mask, item, pet, references)
+                if measured is not None:
+                    found.append(
+                        dataclasses.replace(measured, voi_source=item.organ_sources.get(name, ""))
+                    )
+    return found
+
+
+def _study_key(study: Study) -> str:
+    uids = sorted(
+        uid
+        for tp in study.timepoints
+        for uid in ([tp.ct.series_uid] if tp.ct else [])
+        + [pet.series.series_uid for pet in tp.pets]
+    )
+    digest = hashlib.sha256("\n".join([study.patient_id, *uids]).encode("utf-8")).hexdigest()
+    return digest[:32]
+
+
+def _scan_result(
+    pet: PetRef, standardized: StandardizedScan, timepoint_id: str, noise: ImageNoise | None
+) -> ScanResult:
+    factors = standardized.factors
+    inputs = factors.inputs
+    acquisition = standardized.scan.acquisition
+    return ScanResult(
+        scan_id=f"{timepoint_id}-{pet.tracer.key}",
+        tracer=pet.tracer.key,
+        agent=pet.tracer.agent,
+        target=pet.tracer.target,
+        nuclide=str(acquisition.nuclide if acquisition is not None else pet.series.nuclide),
+        series_uid=pet.series.series_uid,
+        path=str(pet.series.path),
+        injected_activity_bq=float(inputs.injected_activity_bq),
+        injection_datetime=inputs.injection_datetime.isoformat(),
+        scan_datetime=factors.reference_datetime.isoformat(),
+        weight_kg=inputs.weight_kg,
+        suv_bw_factor=factors.suv_bw_factor,
+        decay_correction=("START" if acquisition is None else acquisition.decay_correction.value),
+        noise=None if noise is None else noise.as_dict(),
+        warnings=tuple(standardized.warnings),
+    )
+
+
+def _describe(method: Any) -> dict[str, Any]:
+    return {"name": str(method.name), "parameters": method.parameters(), "source": method.source()}
+
+
+def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None) -> StudyResult:
+    """Analyse one patient's study folder and return the :class:`~immunopet.result.StudyResult`.
+
+    Parameters
+    ----------
+    study_dir : str or pathlib.Path
+        Folder of one patient (DICOM in any layout, or PET-BIDS).
+    options : AnalysisOptions, optional
+        Lesion tracer, detection method, registration mode, infusion, manifest, progress.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    InputError
+        Anything the study lacks or contradicts (one line naming file and field).
+
+    """
+    import immunopet
+    from immunopet.lesions import DetectionMethod
+
+    options = options or AnalysisOptions()
+    started = time.perf_counter()
+    study = discover_study(
+        study_dir, manifest=options.manifest, infusion_datetime=options.infusion_datetime
+    )
+    lesion_tracer = _lesion_tracer(study, options)
+    loaded: list[_Loaded] = []
+    for index, timepoint in enumerate(study.timepoints):
+        _report(options, "load", index, len(study.timepoints))
+        item = _load_timepoint(timepoint)
+        _organs(item, lesion_tracer)
+        _noise(item)
+        _detect(item, lesion_tracer, options)
+        loaded.append(item)
+    _report(options, "load", len(loaded), len(loaded))
+    _register(loaded, options.registration_mode, options)
+    tracks = _tracks(loaded)
+    _report(options, "measure", 0, 1)
+    measurements = _measurements(loaded, tracks, lesion_tracer)
+    _report(options, "measure", 1, 1)
+    # Lesion status over the timepoints that can show lesions (those with the lesion tracer).
+    ids = [item.timepoint.timepoint_id for item in loaded if lesion_tracer in item.suv]
+    days = {item.timepoint.timepoint_id: item.timepoint.day for item in loaded}
+    lesions = []
+    for track in tracks:
+        states: dict[str, LesionTimepoint] = {}
+        for item in loaded:
+            tp = item.timepoint.timepoint_id
+            observation = track.observations.get(tp)
+            if observation is None:
+                states[tp] = LesionTimepoint(detected=False)
+                continue
+            detected = item.lesions[observation.index]
+            states[tp] = LesionTimepoint(
+                detected=True,
+                centroid_lps_mm=tuple(float(v) for v in detected.centroid_lps_mm),  # type: ignore[arg-type]
+                centroid_baseline_lps_mm=observation.centroid_mm,
+                volume_ml=float(detected.statistics.volume_ml),
+                detection=asdict(detected.method),
+            )
+        lesions.append(
+            LesionResult(track.tracking_id, track.status(ids), days[track.first_timepoint], states)
+        )
+    timepoints = tuple(
+        TimepointResult(
+            timepoint_id=item.timepoint.timepoint_id,
+            day=item.timepoint.day,
+            datetime=item.timepoint.datetime.isoformat(),
+            ct_series_uid=None if item.timepoint.ct is None else item.timepoint.ct.series_uid,
+            ct_path=None if item.timepoint.ct is None else str(item.timepoint.ct.path),
+            scans=tuple(
+                _scan_result(
+                    pet,
+                    item.pets[pet.tracer.key],
+                    item.timepoint.timepoint_id,
+                    item.noise.get(pet.tracer.key),
+                )
+                for pet in item.timepoint.pets
+            ),
+            registration=item.registration.as_dict(),
+            organ_sources=dict(item.organ_sources),
+        )
+        for item in loaded
+    )
+    label_maps = {
+        item.timepoint.timepoint_id: found
+        for item in loaded
+        if (found := _voi_label_map(item, tracks, lesion_tracer)) is not None
+    }
+    manifest = study.manifest
+    car_t = None if manifest is None else manifest.car_t
+    method = options.detection
+    return StudyResult(
+        patient_id=study.patient_id,
+        study_key=_study_key(study),
+        infusion_datetime=study.infusion_datetime.isoformat(),
+        car_t_product=None if car_t is None else car_t.product,
+        car_t_target=None if car_t is None else car_t.target,
+        lesion_tracer=lesion_tracer,
+        detection_method=_describe(method or DetectionMethod.default()),
+        timepoints=timepoints,
+        lesions=tuple(lesions),
+        measurements=tuple(measurements),
+        warnings=tuple(study.warnings),
+        software_version=getattr(immunopet, "__version__", ""),
+        label_maps=label_maps,
+        methods={
+            "suv": "SUVbw = C x body weight / decay-corrected injected activity (quant engine)",
+            "registration": f"CT-to-CT {options.registration_mode}, SimpleITK Mattes MI",
+            "matching": "gated Hungarian assignment on registered centroids (lesions._match)",
+            "uncertainty": "count statistics from a reference region (quant._uncertainty)",
+            "elapsed_s": round(time.perf_counter() - started, 3),
+        },
+    )
+
+
+def _voi_label_map(
+    item: _Loaded, tracks: Sequence[LesionTrack], lesion_tracer: str
+) -> VoiLabelMap | None:
+    """Organs, then lesions (by tracking ID) of one timepoint on the lesion tracer's grid."""
+    suv = item.suv.get(lesion_tracer)
+    if suv is None or item.organ_grid is None:
+        return None
+    labels = np.zeros(suv.shape, dtype=np.uint16)
+    names: dict[int, str] = {}
+    for name, organ in sorted(item.organs.items()):
+        names[len(names) + 1] = name
+        labels[_on_grid(organ, item.organ_grid, suv)] = len(names)
+    lesion_names = []
+    for track in tracks:
+        observation = track.observations.get(item.timepoint.timepoint_id)
+        if observation is None:
+            continue
+        names[len(names) + 1] = track.tracking_id
+        lesion_names.append(track.tracking_id)
+        labels[np.asarray(item.lesions[observation.index].mask, dtype=bool)] = len(names)
+    pet = next(p for p in item.timepoint.pets if p.tracer.key == lesion_tracer)
+    files = tuple(str(f) for f in pet.series.files)
+    return VoiLabelMap(suv.with_array(labels, Quantity.UNITLESS), names, tuple(lesion_names), files)
+
+
+def _write_label_maps(result: StudyResult, folder: Path) -> None:
+    """Per timepoint ``<TP>_vois.nii.gz`` (+ names JSON) and, for DICOM input, a DICOM SEG."""
+    import json
+
+    from immunopet.io.dicom import write_label_seg
+    from immunopet.io.nifti import write_nifti
+
+    for timepoint_id, label_map in result.label_maps.items():
+        present = {i: n for i, n in label_map.names.items() if np.any(label_map.labels.array == i)}
+        if not present:
+            continue
+        write_nifti(label_map.labels, folder / f"{timepoint_id}_vois.nii.gz")
+        (folder / f"{timepoint_id}_vois.json").write_text(
+            json.dumps({str(i): n for i, n in present.items()}, indent=2) + "\n", encoding="utf-8"
+        )
+        dicom_files = [f for f in label_map.source_files if not f.endswith((".nii", ".nii.gz"))]
+        if dicom_files:
+            import pydicom
+
+            sources = [pydicom.dcmread(f, stop_before_pixels=True) for f in dicom_files]
+            write_label_seg(
+                label_map.labels,
+                present,
+                sources,
+                folder / f"{timepoint_id}_vois_seg.dcm",
+                lesions=[n for n in label_map.lesions if n in present.values()],
+                series_description=f"immunopet VOIs {timepoint_id}",
+                algorithm="immunopet analyze",
+                algorithm_family="morphological_operations",
+            )
+
+
+def write_analysis_outputs(
+    result: StudyResult,
+    out_dir: str | Path,
+    *,
+    db_url: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, str]:
+    """Write ``results.json``, the CSV tables and the label maps, and save to the database.
+
+    Everything goes into a temporary folder swapped into ``out_dir`` at the end
+    (:func:`immunopet.store.atomic_output_folder`); the default SQLite database lives in
+    that folder, so a failed or killed run leaves outputs and database as they were.
+
+    Returns
+    -------
+    dict of str to str
+        Paths of what was written (``results``, ``database``).
+
+    """
+    from immunopet.result import write_result_files
+    from immunopet.store import DEFAULT_DB_NAME, atomic_output_folder, default_url, save_results
+
+    document = result.to_dict()
+    out = Path(out_dir)
+    with atomic_output_folder(out, keep=[DEFAULT_DB_NAME]) as folder:
+        if progress is not None:
+            progress("write", 0, 2)
+        write_result_files(document, folder)
+        _write_label_maps(result, folder)
+        if progress is not None:
+            progress("write", 1, 2)
+        url = db_url or default_url(folder)
+        save_results(document, url)
+        if progress is not None:
+            progress("write", 2, 2)
+    return {
+        "results": str(out / "results.json"),
+        "database": db_url or default_url(out),
+    }

@@ -1,0 +1,207 @@
+"""`immunopet analyze` end to end on a simulated patient: detection, tracking, measurement, outputs.
+
+A small virtual cohort runs here (CI); ``benchmarks/detection.py`` runs the full one. The
+patient comes from the built-in ``cd19_negative_relapse`` scenario with the clinical pairing
+of the benchmark: at each visit FDG (1 h) and the ⁶⁴Cu-CD19 antibody (injected the day
+before), one CT per visit, clinical activities and counting noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from immunopet.cli import main
+from immunopet.simulate import draw_cohort, load_scenario
+from immunopet.simulate._patient import simulate_patient
+from immunopet.simulate._scenario import Scan
+
+VISITS = (-7.0, 28.0, 180.0)
+
+
+def _patient(seed: int) -> Any:
+    scenario = load_scenario("cd19_negative_relapse")
+    patient = draw_cohort(scenario, 1, seed=seed)[0]
+    scanner = scenario.scans[0].scanner
+    scans = tuple(
+        scan
+        for day in VISITS
+        for scan in (
+            Scan("fdg", day, (1.0,), scanner),
+            Scan("cd19_igg", day - 1.0, (26.0,), scanner),
+        )
+    )
+    return dataclasses.replace(patient, scans=scans)
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("analyze")
+    truth = simulate_patient(
+        _patient(4), root / "P0001", rng=np.random.default_rng(4), voxel_mm=6.0
+    )
+    out = root / "out"
+    assert main(["analyze", str(root / "P0001"), "--out", str(out), "--quiet"]) == 0
+    return root, out, truth
+
+
+def _results(out: Path) -> dict[str, Any]:
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+
+
+def _truth_lesions(truth: dict[str, Any], folder: str) -> dict[str, tuple[list[float], float]]:
+    tp = truth["timepoints"][folder]
+    return {
+        name: (tp["lesion_centroids_lps_mm"][name], tp["lesion_diameters_mm"][name])
+        for name in tp["lesion_diameters_mm"]
+    }
+
+
+def test_results_validate_against_the_schema(analysed: tuple[Path, Path, dict[str, Any]]) -> None:
+    import jsonschema
+
+    from immunopet.result import results_schema
+
+    _, out, _ = analysed
+    jsonschema.validate(_results(out), results_schema())
+    assert {p.name for p in out.iterdir()} >= {
+        "results.json",
+        "measurements.csv",
+        "lesions.csv",
+        "immunopet.db",
+    }
+
+
+def test_lesions_of_15_mm_or_more_are_found_and_tracked(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    _, _, truth = analysed
+    results = _results(analysed[1])
+    folders = sorted(truth["timepoints"], key=lambda k: truth["timepoints"][k]["day"])
+    assert [round(tp["day"], 2) for tp in results["timepoints"]] == [
+        round(truth["timepoints"][f]["day"], 2) for f in folders
+    ]
+    false_positives = 0
+    matched: dict[str, set[str]] = {}
+    for tp, folder in zip(results["timepoints"], folders, strict=True):
+        expected = _truth_lesions(truth, folder)
+        found = [
+            (lesion["tracking_id"], lesion["timepoints"][tp["timepoint_id"]])
+            for lesion in results["lesions"]
+            if lesion["timepoints"][tp["timepoint_id"]]["detected"]
+        ]
+        used = set()
+        for name, (centre, diameter) in expected.items():
+            near = [
+                tid
+                for tid, state in found
+                if np.linalg.norm(np.subtract(state["centroid_lps_mm"], centre))
+                <= max(diameter / 2.0, 10.0)
+            ]
+            if diameter >= 15.0:
+                assert near, f"{name} ({diameter:.0f} mm) missed at {tp['timepoint_id']}"
+            for tid in near:
+                matched.setdefault(name, set()).add(tid)
+                used.add(tid)
+        false_positives += len({tid for tid, _ in found} - used)
+    # <= 0.1 false lesions per scan over the 3 FDG scans: none here.
+    assert false_positives == 0
+    # One tracking ID per true lesion across timepoints.
+    assert all(len(ids) == 1 for ids in matched.values()), matched
+
+
+def test_suv_means_match_truth(analysed: tuple[Path, Path, dict[str, Any]]) -> None:
+    _, out, truth = analysed
+    results = _results(out)
+    by_day = {round(s["day"], 2): s for s in truth["scans"] if s["tracer"] == "fdg"}
+    tp_day = {tp["timepoint_id"]: round(tp["day"], 2) for tp in results["timepoints"]}
+    checked = 0
+    for m in results["measurements"]:
+        if m["tracer"] != "fdg":
+            continue
+        scan = by_day[tp_day[m["timepoint_id"]]]
+        if m["voi_type"] == "organ" and m["voi_id"] == "spleen":
+            # Organ means within 5 % of the true SUV.
+            assert m["suv_mean"] == pytest.approx(scan["suv_bw"]["spleen"], rel=0.05)
+            checked += 1
+    assert checked == len(VISITS)
+
+
+def test_database_is_updated_not_duplicated(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    from immunopet.store import default_url, load_results
+
+    root, out, _ = analysed
+    first = _results(out)
+    assert main(["analyze", str(root / "P0001"), "--out", str(out), "--quiet"]) == 0
+    stored = load_results(default_url(out), first["study"]["study_key"])
+    assert len(stored["measurements"]) == len(first["measurements"])
+    assert [m["suv_mean"] for m in stored["measurements"]] == [
+        m["suv_mean"] for m in first["measurements"]
+    ]
+
+
+def test_seg_output_passes_strict_reading_and_highdicom(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    import highdicom as hd
+    import pydicom
+    from pydicom import config
+
+    _, out, _ = analysed
+    segs = sorted(out.glob("*_vois_seg.dcm"))
+    assert len(segs) == len(VISITS)
+    previous = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.RAISE
+    try:
+        for path in segs:
+            ds = pydicom.dcmread(path)
+            for element in ds.iterall():
+                _ = element.value
+    finally:
+        config.settings.reading_validation_mode = previous
+    seg = hd.seg.segread(segs[0])
+    labels = {seg.get_segment_description(n).segment_label for n in seg.segment_numbers}
+    assert "L001" in labels
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_output_and_database_as_they_were(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    import hashlib
+
+    root, out, _ = analysed
+
+    def digest(folder: Path) -> dict[str, str]:
+        return {
+            str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+
+    before = digest(out)
+    command = [sys.executable, "-m", "immunopet", "analyze", str(root / "P0001"), "--out", str(out)]
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    # Kill it once it is past loading (registration or later): mid-run.
+    deadline = time.monotonic() + 300
+    for line in child.stderr:
+        if line.startswith(("register", "measure")) or time.monotonic() > deadline:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stderr.close()
+    assert child.returncode == -signal.SIGKILL
+    assert digest(out) == before
