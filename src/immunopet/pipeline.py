@@ -356,6 +356,21 @@ def _carried_mask(
     return np.asarray(moved.resample_to(onto, order=0).array, dtype=bool)
 
 
+def _organ_core(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], str]:
+    """The organ eroded by one voxel, so that its mean is not lowered by the blurred edge.
+
+    The edge voxels of an organ share counts with their neighbours (partial volume): whole
+    organ means read 2-4 % low at 4 mm voxels, eroded ones within 1 % (simulated organs).
+    Organs too thin to keep half their voxels are measured whole.
+    """
+    from scipy import ndimage
+
+    core = ndimage.binary_erosion(mask)
+    if int(core.sum()) * 2 >= int(mask.sum()):
+        return core, " (eroded by 1 voxel)"
+    return mask, ""
+
+
 def _measurements(
     loaded: Sequence[_Loaded], tracks: Sequence[LesionTrack], lesion_tracer: str
 ) -> list[Measurement]:
@@ -388,12 +403,11 @@ def _measurements(
                     found.append(dataclasses.replace(measured, voi_source=origin))
             assert item.organ_grid is not None
             for name, organ in sorted(item.organs.items()):
-                mask = _on_grid(organ, item.organ_grid, suv)
+                mask, note = _organ_core(_on_grid(organ, item.organ_grid, suv))
                 measured = _measure("organ", name, mask, item, pet, references)
                 if measured is not None:
-                    found.append(
-                        dataclasses.replace(measured, voi_source=item.organ_sources.get(name, ""))
-                    )
+                    how = item.organ_sources.get(name, "")
+                    found.append(dataclasses.replace(measured, voi_source=f"{how}{note}"))
     return found
 
 
