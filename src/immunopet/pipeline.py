@@ -546,7 +546,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     manifest = study.manifest
     car_t = None if manifest is None else manifest.car_t
     method = options.detection
-    return StudyResult(
+    result = StudyResult(
         patient_id=study.patient_id,
         study_key=_study_key(study),
         infusion_datetime=study.infusion_datetime.isoformat(),
@@ -568,6 +568,10 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
             "elapsed_s": round(time.perf_counter() - started, 3),
         },
     )
+    # The guidance rules read only the result document (monitor never reads files or pixels).
+    from immunopet.monitor import guidance_events
+
+    return dataclasses.replace(result, events=tuple(guidance_events(result.to_dict())))
 
 
 def _voi_label_map(

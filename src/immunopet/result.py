@@ -10,7 +10,8 @@ File forms written by :func:`write_result_files` into the output folder:
   described by the JSON Schema ``data/results.schema.json`` (documented in
   ``docs/results.md``);
 * ``measurements.csv``: one row per VOI × tracer × timepoint (tidy);
-* ``lesions.csv``: one row per lesion track × timepoint with its centroid (LPS mm).
+* ``lesions.csv``: one row per lesion track × timepoint with its centroid (LPS mm);
+* ``events.csv``: one row per guidance event with its main evidence.
 
 Units are in the key names (``_bq``, ``_ml``, ``_mm``, ``day``); SUVs are SUVbw (g/mL).
 """
@@ -285,10 +286,53 @@ LESION_COLUMNS: Final = (
 )
 
 
+EVENT_COLUMNS: Final = (
+    "event_id",
+    "type",
+    "voi_id",
+    "day",
+    "timepoint_id",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "tracer",
+    "metric",
+    "baseline",
+    "current",
+    "relative_change",
+    "threshold_relative_decrease",
+    "threshold_relative_increase",
+    "log_ratio_sd",
+    "confidence",
+)
+
+
+def event_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of ``events.csv``: one per event with its main evidence."""
+    rows = []
+    for event in document["events"]:
+        centre = event.get("centroid_lps_mm") or (None, None, None)
+        evidence = event.get("evidence", {})
+        rows.append(
+            {
+                **{
+                    key: event.get(key)
+                    for key in ("event_id", "type", "voi_id", "day", "timepoint_id", "confidence")
+                },
+                "x_mm": centre[0],
+                "y_mm": centre[1],
+                "z_mm": centre[2],
+                **{key: evidence.get(key) for key in EVENT_COLUMNS[8:16]},
+            }
+        )
+    return rows
+
+
 def write_result_files(document: Mapping[str, Any], folder: Path) -> list[Path]:
-    """Write ``results.json``, ``measurements.csv`` and ``lesions.csv`` into ``folder``."""
+    """Write ``results.json``, ``measurements.csv``, ``lesions.csv`` and ``events.csv``."""
     outputs = {
         "results.json": _json_text(document),
+        "events.csv": _csv_text(EVENT_COLUMNS, event_rows(document)),
         "measurements.csv": _csv_text(MEASUREMENT_COLUMNS, document["measurements"]),
         "lesions.csv": _csv_text(LESION_COLUMNS, lesion_rows(document)),
     }

@@ -205,3 +205,38 @@ def test_killed_run_leaves_output_and_database_as_they_were(
     child.stderr.close()
     assert child.returncode == -signal.SIGKILL
     assert digest(out) == before
+
+
+def test_antigen_escape_events_match_the_scenario(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    # cd19_negative_relapse: the mediastinal mass loses 95 % of its CD19 by day 90 (flagged on
+    # the day-180 visit, the first CD19 scan after it); a CD19-negative liver lesion appears on
+    # day 150 (flagged on day 180). Nothing else is an antigen-escape event.
+    _, out, truth = analysed
+    results = _results(out)
+    events = [(e["type"], e["voi_id"], round(e["day"])) for e in results["events"]]
+    folder = max(truth["timepoints"], key=lambda k: truth["timepoints"][k]["day"])
+    centres = truth["timepoints"][folder]["lesion_centroids_lps_mm"]
+
+    def track_of(name: str) -> str:
+        for lesion in results["lesions"]:
+            for state in lesion["timepoints"].values():
+                centre = state.get("centroid_lps_mm")
+                if centre and np.linalg.norm(np.subtract(centre, centres[name])) < 10.0:
+                    return str(lesion["tracking_id"])
+        raise AssertionError(name)
+
+    assert sorted(events) == sorted(
+        [
+            ("antigen_loss", track_of("mediastinal_mass"), 180),
+            ("new_antigen_negative_lesion", track_of("liver_new"), 180),
+        ]
+    )
+    for event in results["events"]:
+        evidence = event["evidence"]
+        assert evidence["tracer"] == "cd19_igg"
+        assert evidence["relative_change"] < -evidence["threshold_relative_decrease"]
+        assert 0.95 < event["confidence"] <= 1.0
+    rows = (out / "events.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + len(events)

@@ -6,6 +6,10 @@ microenvironment). Today it holds the clinical toxicity grades: ASTCT consensus 
 cytokine release syndrome (CRS) and immune effector cell-associated neurotoxicity syndrome
 (ICANS) per day (Lee et al., Biol Blood Marrow Transplant 2019;25:625–638). Clinical grades are
 the physician's record; imaging localises, it never overrides a grade.
+
+Imaging rules so far: change statistics (``_change``: count noise plus published
+repeatability) and antigen escape (``_antigen``: ``antigen_loss``,
+``new_antigen_negative_lesion``); :func:`guidance_events` runs them on a results document.
 """
 
 from immunopet.monitor._astct import (
@@ -26,8 +30,11 @@ from immunopet.monitor._astct import (
     grade_crs,
     grade_icans,
 )
+from immunopet.monitor._change import Change, assess_change, repeatability_wcv
+from immunopet.monitor._events import guidance_events
 
 __all__ = [
+    "Change",
     "ClinicalObservation",
     "Consciousness",
     "CrsGrade",
@@ -41,7 +48,10 @@ __all__ = [
     "MotorFinding",
     "OxygenSupport",
     "Seizure",
+    "assess_change",
     "grade_course",
     "grade_crs",
     "grade_icans",
+    "guidance_events",
+    "repeatability_wcv",
 ]
