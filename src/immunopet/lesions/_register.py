@@ -10,7 +10,8 @@ Method (documented in ``results.json`` per timepoint): Mattes mutual information
 a three-level pyramid (shrink 4/2/1, smoothing 2/1/0 voxels); rigid (Euler 3-D, initialised by
 aligning the centres of mass of the body) then affine initialised by the rigid result;
 optionally a B-spline (control-point mesh of about 50 mm) on top. CTs are first resampled to
-≥ 6 mm voxels for speed (registration of whole-body CTs is driven by the body outline, lungs and bones; finer
+≥ 6 mm voxels for speed (finer for small bodies: at least 32 voxels across, so a mouse keeps
+sub-millimetre voxels) (registration of whole-body CTs is driven by the body outline, lungs and bones; finer
 grids change the result by far less than a PET voxel). HU are clipped to [−1000, 1500].
 
 References: Mattes D et al., PET-CT image registration in the chest using free-form
@@ -33,6 +34,7 @@ __all__ = ["Registration", "register_ct", "to_simpleitk"]
 
 Mode = Literal["rigid", "affine", "deformable"]
 _MIN_SPACING_MM = 6.0
+_MIN_VOXELS_ACROSS = 32
 _HU_RANGE = (-1000.0, 1500.0)
 _SEED = 20261124
 #: Share of voxels sampled by the metric (about 50 000 points on a whole-body 6 mm grid).
@@ -118,7 +120,10 @@ def _prepared(volume: Volume) -> Any:
         )
     image = sitk.Clamp(to_simpleitk(volume), sitk.sitkFloat32, *_HU_RANGE)
     spacing = np.array(image.GetSpacing())
-    target = np.maximum(spacing, _MIN_SPACING_MM)
+    # Coarsen to 6 mm, but keep at least _MIN_VOXELS_ACROSS voxels over the smallest extent
+    # (a mouse is 25 mm wide: its working grid stays below 1 mm).
+    extent = float(np.min(spacing * np.array(image.GetSize())))
+    target = np.maximum(spacing, min(_MIN_SPACING_MM, extent / _MIN_VOXELS_ACROSS))
     if np.allclose(target, spacing):
         return image
     size = [round(n * s / t) for n, s, t in zip(image.GetSize(), spacing, target, strict=True)]
