@@ -51,6 +51,8 @@ __all__ = ["AnalysisOptions", "analyze_study"]
 
 #: Organs whose physiological uptake is excluded from lesion detection.
 PHYSIOLOGICAL_ORGANS = ("brain", "urinary_bladder", "kidneys", "heart")
+#: Segmentation helpers that are not organ VOIs (they contain other organs): not measured.
+NOT_MEASURED = ("body", "bone")
 #: Organ VOIs that give the blood and muscle references of the lesion ratios.
 BLOOD_ORGANS = ("blood_pool_reference", "heart")
 MUSCLE_ORGANS = ("muscle",)
@@ -349,11 +351,24 @@ def _carried_mask(
     Source → baseline by the source's registration, baseline → target by the inverse of the
     target's (affine parts; nearest-neighbour resampling).
     """
+    from scipy import ndimage
+
     to_target = np.linalg.inv(target.registration.matrix) @ source.registration.matrix
-    moved = Volume(mask, to_target @ grid.affine, Quantity.MASK)
-    if moved.same_grid(onto):
+    # Target voxel index → target LPS → source LPS → source voxel index (an affine
+    # registration may shear, so this is applied directly rather than as a Volume affine).
+    mapping = np.linalg.inv(grid.affine) @ np.linalg.inv(to_target) @ onto.affine
+    if onto.shape == grid.shape and np.allclose(mapping, np.eye(4), atol=1e-6):
         return mask
-    return np.asarray(moved.resample_to(onto, order=0).array, dtype=bool)
+    moved = ndimage.affine_transform(
+        mask.astype(np.uint8),
+        mapping[:3, :3],
+        offset=mapping[:3, 3],
+        output_shape=onto.shape,
+        order=0,
+        mode="constant",
+        cval=0,
+    )
+    return np.asarray(moved, dtype=bool)
 
 
 def _organ_core(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], str]:
@@ -403,6 +418,8 @@ def _measurements(
                     found.append(dataclasses.replace(measured, voi_source=origin))
             assert item.organ_grid is not None
             for name, organ in sorted(item.organs.items()):
+                if name in NOT_MEASURED:
+                    continue
                 mask, note = _organ_core(_on_grid(organ, item.organ_grid, suv))
                 measured = _measure("organ", name, mask, item, pet, references)
                 if measured is not None:
@@ -583,9 +600,14 @@ def _voi_label_map(
         return None
     labels = np.zeros(suv.shape, dtype=np.uint16)
     names: dict[int, str] = {}
-    for name, organ in sorted(item.organs.items()):
+    # The masks as measured (eroded organs); reference spheres after the organs they lie in.
+    ordered = sorted(item.organs, key=lambda n: (n.endswith("_reference"), n))
+    for name in ordered:
+        if name in NOT_MEASURED:
+            continue
+        mask, _ = _organ_core(_on_grid(item.organs[name], item.organ_grid, suv))
         names[len(names) + 1] = name
-        labels[_on_grid(organ, item.organ_grid, suv)] = len(names)
+        labels[mask] = len(names)
     lesion_names = []
     for track in tracks:
         observation = track.observations.get(item.timepoint.timepoint_id)
@@ -600,12 +622,16 @@ def _voi_label_map(
 
 
 def _write_label_maps(result: StudyResult, folder: Path) -> None:
-    """Per timepoint ``<TP>_vois.nii.gz`` (+ names JSON) and, for DICOM input, a DICOM SEG."""
+    """Per timepoint the VOI label map (NIfTI + names) and, for DICOM input, SEG and SR.
+
+    The SR is the TID 1500 measurement report referencing the SEG and the PET series.
+    """
     import json
 
-    from immunopet.io.dicom import write_label_seg
+    from immunopet.io.dicom import write_label_seg, write_measurement_report
     from immunopet.io.nifti import write_nifti
 
+    document = result.to_dict()
     for timepoint_id, label_map in result.label_maps.items():
         present = {i: n for i, n in label_map.names.items() if np.any(label_map.labels.array == i)}
         if not present:
@@ -628,6 +654,25 @@ def _write_label_maps(result: StudyResult, folder: Path) -> None:
                 series_description=f"immunopet VOIs {timepoint_id}",
                 algorithm="immunopet analyze",
                 algorithm_family="morphological_operations",
+            )
+            timepoint = next(t for t in document["timepoints"] if t["timepoint_id"] == timepoint_id)
+            seg_series = str(sources[0].SeriesInstanceUID)
+            others = [
+                scan["path"]
+                for scan in timepoint["scans"]
+                if scan["series_uid"] != seg_series
+                and not scan["path"].endswith((".nii", ".nii.gz"))
+            ]
+            # VOIs whose SEG segment differs from the measured mask (a voxel painted over by an
+            # overlapping VOI) are left out of the SR rather than referenced wrongly.
+            write_measurement_report(
+                document,
+                timepoint_id,
+                folder / f"{timepoint_id}_vois_seg.dcm",
+                sources,
+                folder / f"{timepoint_id}_measurements_sr.dcm",
+                other_source_files=others,
+                unmatched="omit",
             )
 
 

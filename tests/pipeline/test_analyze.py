@@ -176,6 +176,42 @@ def test_seg_output_passes_strict_reading_and_highdicom(
     assert "L001" in labels
 
 
+def test_sr_reports_the_measurements_of_results_json(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    import pydicom
+    from pydicom import config
+
+    from immunopet.io.dicom import read_measurement_report
+
+    _, out, _ = analysed
+    results = _results(out)
+    reports = sorted(out.glob("*_measurements_sr.dcm"))
+    assert len(reports) == len(VISITS)
+    previous = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.RAISE
+    try:
+        for path in reports:
+            for element in pydicom.dcmread(path).iterall():
+                _ = element.value
+    finally:
+        config.settings.reading_validation_mode = previous
+    measured = {(m["timepoint_id"], m["voi_id"], m["tracer"]): m for m in results["measurements"]}
+    uids: dict[str, set[str]] = {}
+    compared = 0
+    for path in reports:
+        for row in read_measurement_report(path):
+            m = measured[(row["timepoint_id"], row["tracking_id"], row["tracer"])]
+            if row["measurement"] in m and m[row["measurement"]] is not None:
+                assert row["value"] == pytest.approx(m[row["measurement"]], rel=1e-12)
+                compared += 1
+            uids.setdefault(row["tracking_id"], set()).add(row["tracking_uid"])
+    assert compared > 50
+    # One tracking UID per VOI across the timepoints' reports.
+    assert all(len(found) == 1 for found in uids.values())
+    assert "L001" in uids
+
+
 @pytest.mark.slow
 def test_killed_run_leaves_output_and_database_as_they_were(
     analysed: tuple[Path, Path, dict[str, Any]],

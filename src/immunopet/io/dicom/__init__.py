@@ -1,8 +1,9 @@
-"""DICOM input (PT, NM/SPECT tomograms, CT, Enhanced CT), scanner-like PET/CT output, SEG and RTSTRUCT."""
+"""DICOM input (PT, NM/SPECT tomograms, CT, Enhanced CT), scanner-like PET/CT output, SEG, RTSTRUCT, SR."""
 
 from immunopet.io.dicom._read import find_dicom_files, read_dicom, read_dicom_series
 from immunopet.io.dicom._rtstruct import read_rtstruct
 from immunopet.io.dicom._seg import read_label_seg, segment_codes, write_label_seg
+from immunopet.io.dicom._sr import read_measurement_report, tracking_uid, write_measurement_report
 from immunopet.io.dicom._write import (
     PetSeriesSpec,
     StudyIdentity,
@@ -22,10 +23,13 @@ __all__ = [
     "read_dicom",
     "read_dicom_series",
     "read_label_seg",
+    "read_measurement_report",
     "read_rtstruct",
     "segment_codes",
+    "tracking_uid",
     "write_ct_series",
     "write_datasets",
     "write_label_seg",
+    "write_measurement_report",
     "write_pet_series",
 ]
