@@ -371,6 +371,32 @@ def _carried_mask(
     return np.asarray(moved, dtype=bool)
 
 
+def _carry_organs(loaded: Sequence[_Loaded], lesion_tracer: str) -> None:
+    """Carry organs a timepoint could not segment from the nearest timepoint that has them.
+
+    E.g. the spleen, found with the lesion tracer's PET, for a visit with only an antibody
+    scan; the mask is moved by the CT registrations (nearest neighbour).
+    """
+    for item in loaded:
+        if item.organ_grid is None:
+            continue
+        donors = [o for o in loaded if o is not item and o.organ_grid is not None]
+        for name in sorted({n for o in donors for n in o.organs} - set(item.organs)):
+            if name in NOT_MEASURED:
+                continue
+            source = min(
+                (o for o in donors if name in o.organs),
+                key=lambda o: abs(o.timepoint.day - item.timepoint.day),
+            )
+            assert source.organ_grid is not None
+            mask = _carried_mask(
+                source, source.organs[name], source.organ_grid, item, item.organ_grid
+            )
+            if mask.any():
+                item.organs[name] = mask
+                item.organ_sources[name] = f"carried from {source.timepoint.timepoint_id}"
+
+
 def _organ_core(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], str]:
     """The organ eroded by one voxel, so that its mean is not lowered by the blurred edge.
 
@@ -507,6 +533,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         loaded.append(item)
     _report(options, "load", len(loaded), len(loaded))
     _register(loaded, options.registration_mode, options)
+    _carry_organs(loaded, lesion_tracer)
     tracks = _tracks(loaded)
     _report(options, "measure", 0, 1)
     measurements = _measurements(loaded, tracks, lesion_tracer)

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from immunopet.monitor._antigen import antigen_events
+from immunopet.monitor._toxicity import trafficking_and_toxicity_events
 
 __all__ = ["guidance_events"]
 
 
 def guidance_events(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Events of every implemented rule (today: antigen loss, antigen-negative new lesions).
+    """Events of every implemented rule (antigen escape, CRS/ICANS, expansion, homing).
 
     Parameters
     ----------
@@ -24,5 +25,7 @@ def guidance_events(document: Mapping[str, Any]) -> list[dict[str, Any]]:
         Events sorted by day, then type (vocabulary of :class:`immunopet.simulate.EventType`).
 
     """
-    events = antigen_events(document)
-    return sorted(events, key=lambda event: (event["day"], event["type"], event["voi_id"] or ""))
+    events = antigen_events(document) + trafficking_and_toxicity_events(document)
+    return sorted(
+        events, key=lambda e: (e["day"], e["type"], e.get("voi_id") or "", e.get("site") or "")
+    )
