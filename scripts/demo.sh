@@ -27,5 +27,14 @@ for m in results["measurements"]:
             f"{m['voi_id']:7} {days[m['timepoint_id']]:7.1f} {m['tracer']:9} "
             f"{m['suv_mean']:8.2f} {se if se is None else round(se, 2)!s:>6}  {m['voi_source']}"
         )
+print(f"\n{'event':28} {'where':20} {'day':>6}  evidence")
+for e in results["events"]:
+    ev = e["evidence"]
+    where = e.get("site") or e["voi_id"]
+    print(
+        f"{e['type']:28} {where!s:20} {e['day']:6.1f}  {ev['tracer']} SUVmean "
+        f"{ev['baseline']:.2f} -> {ev['current']:.2f} ({ev['relative_change']:+.0%}; "
+        f"threshold -{ev['threshold_relative_decrease']:.0%}/+{ev['threshold_relative_increase']:.0%})"
+    )
 print(f"\nresults: {sys.argv[1]}")
 PY
