@@ -72,6 +72,19 @@ def test_noiseless_phantom_organs_match_their_labels(phantom: Any) -> None:
     assert organs.method["lungs"].startswith("CT < -400 HU")
 
 
+def test_ct_noise_of_15_hu_changes_nothing_that_matters(phantom: Any) -> None:
+    # Real CT numbers are noisy (~10-20 HU SD per voxel); the phantom's CT is exact.
+    rng = np.random.default_rng(5)
+    noisy = phantom.ct.with_array(phantom.ct.array + rng.normal(0.0, 15.0, phantom.ct.shape))
+    organs = segment_organs(noisy, _fdg_suv(phantom.label_map, phantom.labels))
+    labels = phantom.label_map.array
+    assert organs.not_found == {}
+    for name in ("lungs", "red_marrow", "brain", "spleen", "kidneys"):
+        assert _dice(organs.masks[name], labels == phantom.labels[name]) > 0.95, name
+    assert np.all(labels[organs.masks[LIVER_REFERENCE]] == phantom.labels["liver"])
+    assert np.all(labels[organs.masks[BLOOD_POOL_REFERENCE]] == phantom.labels["heart"])
+
+
 def _reoriented(volume: Volume, order: tuple[int, int, int], flip: int) -> Volume:
     """The same image on a grid whose array axes are permuted by ``order``, one of them flipped."""
     array = np.flip(np.transpose(volume.array, order), axis=flip)
