@@ -32,13 +32,14 @@ from typing import Any, Final
 
 from immunopet.monitor._change import Change, assess_change, repeatability_wcv
 
-__all__ = ["UPTAKE_TIME_TOLERANCE", "antigen_events"]
+__all__ = ["UPTAKE_TIME_TOLERANCE", "antigen_events", "uptake_hours"]
 
 #: Scans are compared only when their times after injection agree within this fraction.
 UPTAKE_TIME_TOLERANCE: Final = 0.2
 
 
-def _uptake_h(scan: Mapping[str, Any]) -> float:
+def uptake_hours(scan: Mapping[str, Any]) -> float:
+    """Hours from injection to the scan's decay reference (a ``results.json`` scan entry)."""
     start = datetime.fromisoformat(scan["injection_datetime"])
     end = datetime.fromisoformat(scan["scan_datetime"])
     return (end - start).total_seconds() / 3600.0
@@ -105,7 +106,7 @@ def antigen_events(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not target:
         return []
     uptake = {
-        (tp["timepoint_id"], scan["tracer"]): _uptake_h(scan)
+        (tp["timepoint_id"], scan["tracer"]): uptake_hours(scan)
         for tp in document["timepoints"]
         for scan in tp["scans"]
     }

@@ -23,16 +23,14 @@ The event's ``site`` is the vocabulary's organ name (``bone_marrow``, ``liver``)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from statistics import NormalDist
 from typing import Any
 
 from immunopet.data import read_toml
+from immunopet.monitor._antigen import UPTAKE_TIME_TOLERANCE, uptake_hours
 from immunopet.monitor._change import Change, assess_change, repeatability_wcv
 
 __all__ = ["trafficking_and_toxicity_events"]
-
-_UPTAKE_TOLERANCE = 0.2
 
 
 def _is_fdg(agent: str) -> bool:
@@ -42,11 +40,6 @@ def _is_fdg(agent: str) -> bool:
 
 def _t_cell_targets() -> set[str]:
     return {name.lower() for name in read_toml("t_cell_markers.toml")["markers"]}
-
-
-def _uptake_h(scan: Mapping[str, Any]) -> float:
-    start = datetime.fromisoformat(scan["injection_datetime"])
-    return (datetime.fromisoformat(scan["scan_datetime"]) - start).total_seconds() / 3600.0
 
 
 def _changes(
@@ -59,7 +52,7 @@ def _changes(
 ) -> list[tuple[Mapping[str, Any], Mapping[str, Any], Change]]:
     """(baseline, current, change) of each VOI × tracer measured in ``window`` vs day < 0."""
     uptake = {
-        (tp["timepoint_id"], scan["tracer"]): _uptake_h(scan)
+        (tp["timepoint_id"], scan["tracer"]): uptake_hours(scan)
         for tp in document["timepoints"]
         for scan in tp["scans"]
     }
@@ -82,7 +75,7 @@ def _changes(
             if m["voi_id"] == current["voi_id"]
             and m["tracer"] == current["tracer"]
             and m["day"] < 0.0
-            and abs(uptake[(m["timepoint_id"], m["tracer"])] - when) <= _UPTAKE_TOLERANCE * when
+            and abs(uptake[(m["timepoint_id"], m["tracer"])] - when) <= UPTAKE_TIME_TOLERANCE * when
         ]
         if not baselines or baselines[-1]["suv_mean"] <= 0.0:
             continue
