@@ -67,8 +67,7 @@ from immunopet.lesions._organs import (
     body_from_pet,
     brain_from_pet,
 )
-from immunopet.quant import VoiStatistics, voi_statistics
-from immunopet.quant._voi import sphere_kernel
+from immunopet.quant import VoiStatistics, sphere_kernel, voi_statistics
 from immunopet.units import ML_PER_MM3
 
 __all__ = [
