@@ -33,11 +33,6 @@ from immunopet.monitor._change import Change, assess_change, repeatability_wcv
 __all__ = ["trafficking_and_toxicity_events"]
 
 
-def _is_fdg(agent: str) -> bool:
-    text = agent.lower()
-    return "fdg" in text or "fludeoxyglucose" in text
-
-
 def _t_cell_targets() -> set[str]:
     return {name.lower() for name in read_toml("t_cell_markers.toml")["markers"]}
 
@@ -121,6 +116,9 @@ def _event(
 
 def trafficking_and_toxicity_events(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     """CRS, ICANS, expansion and homing events of a results document (module text)."""
+    # Imported here: io.manifest imports monitor (clinical observations) and io.discovery.
+    from immunopet.io.discovery import is_fdg
+
     table = read_toml("guidance.toml")
     names: Mapping[str, str] = table["site_names"]
     agents = {
@@ -128,7 +126,7 @@ def trafficking_and_toxicity_events(document: Mapping[str, Any]) -> list[dict[st
         for tp in document["timepoints"]
         for scan in tp["scans"]
     }
-    fdg = {key for key, (agent, _) in agents.items() if _is_fdg(agent)}
+    fdg = {key for key, (agent, _) in agents.items() if is_fdg(agent)}
     t_cell = {key for key, (_, target) in agents.items() if target in _t_cell_targets()}
     organ_wcv = repeatability_wcv("organ")
     events: list[dict[str, Any]] = []

@@ -11,13 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from immunopet.io.discovery import is_fdg
 from immunopet.io.manifest import FDG_KEY
 
 __all__ = ["manifest_for_simulated_patient"]
-
-
-def _is_fdg(agent: str) -> bool:
-    return "fdg" in agent.lower()
 
 
 def manifest_for_simulated_patient(truth: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +78,7 @@ def manifest_for_simulated_patient(truth: dict[str, Any]) -> dict[str, Any]:
         "species": patient["species"],
         "car_t": car_t,
     }
-    fdg = [key for key, tracer in tracers.items() if _is_fdg(str(tracer["agent"]))]
+    fdg = [key for key, tracer in tracers.items() if is_fdg(str(tracer["agent"]))]
     if fdg:
         manifest["lesion_tracer"] = FDG_KEY if FDG_KEY in fdg else fdg[0]
     manifest["tracers"] = list(tracers.values())

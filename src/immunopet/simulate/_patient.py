@@ -82,6 +82,7 @@ from immunopet.io.dicom._write import (
     write_ct_series,
     write_pet_series,
 )
+from immunopet.io.discovery import is_fdg
 from immunopet.io.manifest import write_manifest
 from immunopet.io.nifti import write_nifti
 from immunopet.physics import decay_factor, nuclide
@@ -211,7 +212,7 @@ def _organ_label(name: str) -> str:
 
 
 def _is_fdg(tracer: PatientTracer) -> bool:
-    return "fdg" in tracer.agent.lower()
+    return is_fdg(tracer.agent)
 
 
 def _skip_reason(tracer: PatientTracer, scan: Scan, day: float) -> str | None:
