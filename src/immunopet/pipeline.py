@@ -587,6 +587,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         for item in loaded
         if (found := _voi_label_map(item, tracks, lesion_tracer)) is not None
     }
+    images = {item.timepoint.timepoint_id: _report_images(item, lesion_tracer) for item in loaded}
     manifest = study.manifest
     car_t = None if manifest is None else manifest.car_t
     method = options.detection
@@ -604,6 +605,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         warnings=tuple(study.warnings),
         software_version=getattr(immunopet, "__version__", ""),
         label_maps=label_maps,
+        images=images,
         methods={
             "suv": "SUVbw = C x body weight / decay-corrected injected activity (quant engine)",
             "registration": f"CT-to-CT {options.registration_mode}, SimpleITK Mattes MI",
@@ -616,6 +618,56 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     from immunopet.monitor import guidance_events
 
     return dataclasses.replace(result, events=tuple(guidance_events(result.to_dict())))
+
+
+def _report_images(item: _Loaded, lesion_tracer: str) -> dict[str, Volume]:
+    """SUV volumes of one timepoint and its CT moved onto the first PET grid (for the report).
+
+    The lesion tracer's grid comes first, so the CT lies on the grid of the VOI label map.
+    """
+    keys = sorted(item.suv, key=lambda key: (key != lesion_tracer, key))
+    images: dict[str, Volume] = {key: item.suv[key] for key in keys}
+    if item.ct is not None and keys:
+        grid = item.suv[keys[0]]
+        ct = item.ct if item.ct.same_grid(grid) else item.ct.resample_to(grid, order=1)
+        clipped = np.clip(np.rint(np.asarray(ct.array, dtype=np.float64)), -1024, 32767)
+        images["ct"] = ct.with_array(clipped.astype(np.int16), ct.quantity)
+    return images
+
+
+def _write_report_images(result: StudyResult, folder: Path) -> None:
+    """``images/``: per timepoint the SUVbw volumes and the CT as NIfTI, and ``index.json``.
+
+    Names: ``<TP>_<tracer>_suv.nii.gz`` (float32 SUVbw, g/mL) and ``<TP>_ct.nii.gz`` (int16
+    HU on the grid of the timepoint's first PET, the lesion tracer's where it has one). The
+    index lists them per timepoint with the VOI label map written beside ``results.json``.
+    """
+    import json
+
+    from immunopet.io.nifti import write_nifti
+
+    if not result.images:
+        return
+    target = folder / "images"
+    target.mkdir()
+    index: dict[str, Any] = {}
+    for timepoint_id, volumes in result.images.items():
+        entry: dict[str, Any] = {"suv": {}, "ct": None, "vois": None, "voi_names": None}
+        for key, volume in volumes.items():
+            name = (
+                f"{timepoint_id}_ct.nii.gz" if key == "ct" else f"{timepoint_id}_{key}_suv.nii.gz"
+            )
+            write_nifti(volume, target / name)
+            if key == "ct":
+                entry["ct"] = f"images/{name}"
+            else:
+                entry["suv"][key] = f"images/{name}"
+        if (folder / f"{timepoint_id}_vois.nii.gz").is_file():
+            entry["vois"] = f"{timepoint_id}_vois.nii.gz"
+            entry["voi_names"] = f"{timepoint_id}_vois.json"
+        index[timepoint_id] = entry
+    document = {"lesion_tracer": result.lesion_tracer, "timepoints": index}
+    (target / "index.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def _voi_label_map(
@@ -732,6 +784,7 @@ def write_analysis_outputs(
             progress("write", 0, 2)
         write_result_files(document, folder)
         _write_label_maps(result, folder)
+        _write_report_images(result, folder)
         if progress is not None:
             progress("write", 1, 2)
         url = db_url or default_url(folder)

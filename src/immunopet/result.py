@@ -190,6 +190,10 @@ class StudyResult:
     methods: Mapping[str, Any] = field(default_factory=dict)
     #: Per timepoint: the VOI label map written as SEG/NIfTI (not part of results.json).
     label_maps: Mapping[str, VoiLabelMap] = field(default_factory=dict, compare=False, repr=False)
+    #: Per timepoint the images the report shows (not part of results.json): ``"ct"`` → the
+    #: CT on the grid of that timepoint's first-listed PET (lesion tracer first), and each
+    #: tracer key → its SUVbw volume. Written by the analysis under ``images/``.
+    images: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.json`` document."""

@@ -309,3 +309,41 @@ def test_crs_expansion_and_homing_events_match_the_scenario(
         assert (
             event["evidence"]["relative_change"] > event["evidence"]["threshold_relative_increase"]
         )
+
+
+def test_report_images_reproduce_the_measured_suvs(
+    analysed: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    """images/: each lesion's SUVmax and SUVmean recomputed from the written SUV volume and VOI map.
+
+    The NIfTI SUV volumes are what the report shows; they must be the volumes measured.
+    """
+    import nibabel as nib
+
+    from immunopet.image import Quantity
+    from immunopet.io.nifti import read_nifti
+
+    _, out, _ = analysed
+    results = _results(out)
+    index = json.loads((out / "images" / "index.json").read_text(encoding="utf-8"))
+    assert index["lesion_tracer"] == results["study"]["lesion_tracer"] == "fdg"
+    assert set(index["timepoints"]) == {tp["timepoint_id"] for tp in results["timepoints"]}
+    checked = 0
+    for m in results["measurements"]:
+        entry = index["timepoints"][m["timepoint_id"]]
+        if m["voi_type"] != "lesion" or m["voi_source"] != "detected" or entry["vois"] is None:
+            continue
+        suv = read_nifti(out / entry["suv"][m["tracer"]], quantity=Quantity.SUV_BW).array
+        labels = read_nifti(out / entry["vois"], quantity=Quantity.UNITLESS).array
+        names = json.loads((out / entry["voi_names"]).read_text(encoding="utf-8"))
+        label = next(int(k) for k, v in names.items() if v == m["voi_id"])
+        voxels = suv[labels == label]
+        assert voxels.size == m["n_voxels"]
+        assert float(voxels.max()) == pytest.approx(m["suv_max"], rel=1e-5)
+        assert float(voxels.mean()) == pytest.approx(m["suv_mean"], rel=1e-5)
+        ct = read_nifti(out / entry["ct"], quantity=Quantity.HOUNSFIELD)
+        assert nib.load(out / entry["ct"]).get_data_dtype() == np.int16
+        assert ct.shape == suv.shape
+        assert float(ct.array.min()) >= -1024.0
+        checked += 1
+    assert checked >= 3

@@ -12,12 +12,30 @@ import sys
 from collections.abc import Sequence
 
 from immunopet import __version__
-from immunopet.cli import analyze, example, nuclide, plan, simulate, suv, tracers
+from immunopet.cli import (
+    analyze,
+    demo,
+    example,
+    nuclide,
+    plan,
+    simulate,
+    suv,
+    tracers,
+)
 from immunopet.errors import ImmunopetError
 
 __all__ = ["main"]
 
-_SUBCOMMANDS = (suv, nuclide, example, tracers, plan, simulate, analyze)
+_SUBCOMMANDS = (
+    suv,
+    nuclide,
+    example,
+    tracers,
+    plan,
+    simulate,
+    analyze,
+    demo,
+)
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool cut off by `| head`
