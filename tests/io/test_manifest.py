@@ -337,3 +337,17 @@ def test_write_manifest_refuses_invalid_content_and_writes_nothing(tmp_path: Pat
     with pytest.raises(InputError, match="species"):
         write_manifest({"species": "rat"}, tmp_path / "study.yaml")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_psf_fwhm_is_read_and_checked() -> None:
+    assert parse_manifest({"psf_fwhm_mm": 6.1}).psf_fwhm_mm == 6.1
+    assert parse_manifest({}).psf_fwhm_mm is None
+    with pytest.raises(InputError, match="psf_fwhm_mm"):
+        parse_manifest({"psf_fwhm_mm": 0})
+
+
+def test_simulated_manifest_carries_the_shared_scanner_resolution() -> None:
+    scans = [dict(scan, resolution_fwhm_mm=6.4) for scan in TRUTH["scans"]]
+    assert manifest_for_simulated_patient({**TRUTH, "scans": scans})["psf_fwhm_mm"] == 6.4
+    mixed = [dict(scan, resolution_fwhm_mm=6.4 + i) for i, scan in enumerate(TRUTH["scans"] * 2)]
+    assert "psf_fwhm_mm" not in manifest_for_simulated_patient({**TRUTH, "scans": mixed})

@@ -96,6 +96,7 @@ _TOP_KEYS: Final = (
     "car_t_counts",
     "blood_samples",
     "hematocrit",
+    "psf_fwhm_mm",
 )
 #: Clinical fields that feed the ASTCT grading (the others are kept for the report).
 _GRADING_KEYS: Final = (
@@ -285,6 +286,9 @@ class Manifest:
     car_t_counts: tuple[CarTCount, ...]
     blood_samples: tuple[BloodSample, ...]
     hematocrit: float | None
+    #: The PET system's spatial resolution (isotropic Gaussian FWHM, mm) for partial-volume
+    #: correction; None: not given, no correction.
+    psf_fwhm_mm: float | None = None
 
     @property
     def infusion_datetime(self) -> datetime | None:
@@ -876,6 +880,7 @@ def parse_manifest(data: object, *, path: str | PathLike[str] | None = None) -> 
     species = body.get("species")
     hematocrit = body.get("hematocrit")
     patient_id = body.get("patient_id")
+    psf = body.get("psf_fwhm_mm")
     return Manifest(
         path=None if path is None else Path(path),
         patient_id=None if patient_id is None else reader.text(patient_id, "patient_id"),
@@ -910,6 +915,9 @@ def parse_manifest(data: object, *, path: str | PathLike[str] | None = None) -> 
             high_inclusive=False,
             hint="give a fraction, e.g. 0.42 for 42 %",
         ),
+        psf_fwhm_mm=None
+        if psf is None
+        else reader.number(psf, "psf_fwhm_mm", low=0.0, low_inclusive=False, high=50.0),
     )
 
 

@@ -82,6 +82,11 @@ def manifest_for_simulated_patient(truth: dict[str, Any]) -> dict[str, Any]:
     if fdg:
         manifest["lesion_tracer"] = FDG_KEY if FDG_KEY in fdg else fdg[0]
     manifest["tracers"] = list(tracers.values())
+    # The scanner's spatial resolution is a fact a site knows (acceptance testing, NEMA NU 2);
+    # written only when every scan shares it.
+    resolutions = {scan.get("resolution_fwhm_mm") for scan in truth["scans"]}
+    if len(resolutions) == 1 and (fwhm := resolutions.pop()) is not None:
+        manifest["psf_fwhm_mm"] = float(fwhm)
     manifest["body_weight_kg"] = [
         {"date": day, "weight_kg": float(patient["weight_kg"])} for day in dates
     ]

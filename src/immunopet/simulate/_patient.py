@@ -643,7 +643,8 @@ def _simulate_into(
         )
         model = scanner(scan.scanner)
         slices_per_bed = max(1, int(model.axial_fov_mm // truth.spacing_mm[0]))
-        image = PetSystem(model).acquire(
+        system = PetSystem(model)
+        image = system.acquire(
             truth,
             nuclide=tracer.nuclide,
             frame_duration_s=FRAME_DURATION_S,
@@ -677,6 +678,7 @@ def _simulate_into(
                 "vector_format": tracer.vector_format.value,
                 "nuclide": nuclide(tracer.nuclide).name,
                 "scanner": scan.scanner,
+                "resolution_fwhm_mm": system.resolution_fwhm_mm,
                 "injected_activity_bq": activity_bq,
                 "injection_datetime": injection.isoformat(),
                 "scan_datetime": start.isoformat(),
