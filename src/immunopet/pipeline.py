@@ -606,6 +606,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         software_version=getattr(immunopet, "__version__", ""),
         label_maps=label_maps,
         images=images,
+        clinical=_clinical(manifest),
         methods={
             "suv": "SUVbw = C x body weight / decay-corrected injected activity (quant engine)",
             "registration": f"CT-to-CT {options.registration_mode}, SimpleITK Mattes MI",
@@ -618,6 +619,23 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     from immunopet.monitor import guidance_events
 
     return dataclasses.replace(result, events=tuple(guidance_events(result.to_dict())))
+
+
+def _clinical(manifest: Any) -> dict[str, Any]:
+    """The manifest's blood counts and samples, JSON-ready (``StudyResult.clinical``)."""
+    if manifest is None:
+        return {}
+    return {
+        "car_t_counts": [asdict(count) for count in manifest.car_t_counts],
+        "blood_samples": [
+            {
+                **asdict(sample),
+                "datetime": None if sample.datetime is None else sample.datetime.isoformat(),
+            }
+            for sample in manifest.blood_samples
+        ],
+        "hematocrit": manifest.hematocrit,
+    }
 
 
 def _report_images(item: _Loaded, lesion_tracer: str) -> dict[str, Volume]:

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Version of the results.json layout (major.minor: a minor bump only adds keys).
-SCHEMA_VERSION: Final = "1.0"
+SCHEMA_VERSION: Final = "1.1"
 
 MEASUREMENT_COLUMNS: Final = (
     "voi_type",
@@ -186,6 +186,14 @@ class StudyResult:
     measurements: tuple[Measurement, ...]
     events: tuple[Mapping[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: What the manifest says beyond the images (JSON-ready): ``car_t_counts`` (blood qPCR or
+    #: flow), ``blood_samples`` (tracer activity), ``hematocrit``, ``grades`` (ASTCT CRS/ICANS
+    #: per day from the clinical records). Empty lists and None when there is no manifest.
+    clinical: Mapping[str, Any] = field(default_factory=dict)
+    #: Kinetic analyses (Patlak Ki per VOI, CAR T-cell kinetics); None when not possible.
+    kinetics: Mapping[str, Any] | None = None
+    #: Time-integrated activities and absorbed doses (MIRD); None when not possible.
+    dosimetry: Mapping[str, Any] | None = None
     software_version: str = ""
     methods: Mapping[str, Any] = field(default_factory=dict)
     #: Per timepoint: the VOI label map written as SEG/NIfTI (not part of results.json).
@@ -222,6 +230,14 @@ class StudyResult:
             "lesions": data["lesions"],
             "measurements": data["measurements"],
             "events": data["events"],
+            "clinical": {
+                "car_t_counts": list(self.clinical.get("car_t_counts", [])),
+                "blood_samples": list(self.clinical.get("blood_samples", [])),
+                "hematocrit": self.clinical.get("hematocrit"),
+                "grades": list(self.clinical.get("grades", [])),
+            },
+            "kinetics": None if self.kinetics is None else dict(self.kinetics),
+            "dosimetry": None if self.dosimetry is None else dict(self.dosimetry),
             "warnings": list(self.warnings),
         }
 
