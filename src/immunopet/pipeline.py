@@ -454,6 +454,76 @@ def _measurements(
     return found
 
 
+def _cell_model(
+    key: str, study: Study, injected_activity_bq: float, notes: list[str]
+) -> Any | None:
+    """How activity becomes CAR T cells for tracer ``key`` (None: not a cell label, or facts missing).
+
+    Only the manifest says a tracer is a cell label; a missing fact is reported, never assumed.
+    """
+    from immunopet.physics import nuclide
+    from immunopet.planning import cell_label
+    from immunopet.quant._cell_numbers import CellNumberModel
+
+    manifest = study.manifest
+    tracer = None if manifest is None else next((t for t in manifest.tracers if t.key == key), None)
+    if tracer is None or tracer.cell_label is None:
+        return None
+    entry = cell_label(tracer.cell_label)
+    half_life_s = nuclide(entry.nuclide).half_life_s
+    if entry.kind == "reporter":
+        if tracer.reporter_uptake_bq_per_cell is None:
+            notes.append(
+                f"no CAR T-cell numbers on {key}: give tracers[].reporter_uptake_bq_per_cell"
+            )
+            return None
+        return CellNumberModel(
+            "reporter", tracer.reporter_uptake_bq_per_cell, half_life_s, 0.0, entry.key
+        )
+    infused = None if manifest is None or manifest.car_t is None else manifest.car_t.infused_cells
+    per_cell = tracer.bound_bq_per_cell
+    if per_cell is None and infused is not None:
+        per_cell = injected_activity_bq / infused
+    efflux = tracer.efflux_per_day if tracer.efflux_per_day is not None else entry.efflux_per_day
+    if per_cell is None or efflux is None:
+        missing = "car_t.infused_cells or tracers[].bound_bq_per_cell" if per_cell is None else ""
+        missing = missing or "tracers[].efflux_per_day (the label table has none)"
+        notes.append(f"no CAR T-cell numbers on {key}: give {missing}")
+        return None
+    return CellNumberModel("direct", per_cell, half_life_s, efflux, entry.key)
+
+
+def _with_cell_numbers(
+    measurements: Sequence[Measurement], loaded: Sequence[_Loaded], study: Study, notes: list[str]
+) -> list[Measurement]:
+    """Add ``car_t_cells`` (± SE) to the measurements on cell-label tracers (manifest)."""
+    scans = {
+        (item.timepoint.timepoint_id, key): scan
+        for item in loaded
+        for key, scan in item.pets.items()
+    }
+    models: dict[tuple[str, str], Any] = {}
+    out = []
+    for m in measurements:
+        scan = scans[(m.timepoint_id, m.tracer)]
+        inputs = scan.factors.inputs
+        if (m.timepoint_id, m.tracer) not in models:
+            models[(m.timepoint_id, m.tracer)] = _cell_model(
+                m.tracer, study, float(inputs.injected_activity_bq), notes
+            )
+        model = models[(m.timepoint_id, m.tracer)]
+        if model is None:
+            out.append(m)
+            continue
+        elapsed_s = (scan.factors.reference_datetime - inputs.injection_datetime).total_seconds()
+        se = None if m.mean_bq_per_ml_se is None else m.mean_bq_per_ml_se * m.volume_ml
+        cells = model.cells(m.total_uptake_bq, se, elapsed_s)
+        out.append(dataclasses.replace(m, car_t_cells=cells.cells, car_t_cells_se=cells.cells_se))
+    # One note per tracer, however many timepoints lack the facts.
+    notes[:] = list(dict.fromkeys(notes))
+    return out
+
+
 def _study_key(study: Study) -> str:
     uids = sorted(
         uid
@@ -537,6 +607,8 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     tracks = _tracks(loaded)
     _report(options, "measure", 0, 1)
     measurements = _measurements(loaded, tracks, lesion_tracer)
+    notes: list[str] = []
+    measurements = _with_cell_numbers(measurements, loaded, study, notes)
     _report(options, "measure", 1, 1)
     # Lesion status over the timepoints that can show lesions (those with the lesion tracer).
     ids = [item.timepoint.timepoint_id for item in loaded if lesion_tracer in item.suv]
@@ -602,7 +674,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         timepoints=timepoints,
         lesions=tuple(lesions),
         measurements=tuple(measurements),
-        warnings=tuple(study.warnings),
+        warnings=(*study.warnings, *notes),
         software_version=getattr(immunopet, "__version__", ""),
         label_maps=label_maps,
         images=images,

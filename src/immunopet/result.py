@@ -66,6 +66,10 @@ MEASUREMENT_COLUMNS: Final = (
     "lesion_to_blood",
     "lesion_to_muscle",
     "voi_source",
+    "suv_mean_pvc",
+    "suv_mean_pvc_se",
+    "car_t_cells",
+    "car_t_cells_se",
 )
 
 
@@ -154,6 +158,14 @@ class Measurement:
     #: nearest timepoint with the lesion-finding tracer, moved by registration), or how an
     #: organ was found.
     voi_source: str = ""
+    #: SUVmean corrected for partial volume (geometric transfer matrix over the timepoint's
+    #: VOIs with the PET system's PSF, Rousset 1998) and its SE; None without a PSF.
+    suv_mean_pvc: float | None = None
+    suv_mean_pvc_se: float | None = None
+    #: CAR T cells in the VOI on a cell-label or reporter tracer (labelled-cell equivalents for
+    #: direct labels, live reporter cells for reporters; quant._cell_numbers) and its SE.
+    car_t_cells: float | None = None
+    car_t_cells_se: float | None = None
 
 
 @dataclass(frozen=True)

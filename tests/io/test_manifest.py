@@ -351,3 +351,18 @@ def test_simulated_manifest_carries_the_shared_scanner_resolution() -> None:
     assert manifest_for_simulated_patient({**TRUTH, "scans": scans})["psf_fwhm_mm"] == 6.4
     mixed = [dict(scan, resolution_fwhm_mm=6.4 + i) for i, scan in enumerate(TRUTH["scans"] * 2)]
     assert "psf_fwhm_mm" not in manifest_for_simulated_patient({**TRUTH, "scans": mixed})
+
+
+def test_cell_label_facts_are_read_and_checked_against_the_label_kind() -> None:
+    tracer = {"key": "mfbg", "agent": "[18F]MFBG", "cell_label": "hnet-mfbg"}
+    reporter = parse_manifest({"tracers": [{**tracer, "reporter_uptake_bq_per_cell": 0.05}]})
+    assert reporter.tracers[0].cell_label == "hnet-mfbg"
+    assert reporter.tracers[0].reporter_uptake_bq_per_cell == 0.05
+    with pytest.raises(InputError, match=r"tracers\[0\].bound_bq_per_cell"):
+        parse_manifest({"tracers": [{**tracer, "bound_bq_per_cell": 0.05}]})
+    with pytest.raises(InputError, match="unknown cell label"):
+        parse_manifest({"tracers": [{**tracer, "cell_label": "zr89-nothing"}]})
+    with pytest.raises(InputError, match="only meaningful with cell_label"):
+        parse_manifest({"tracers": [{"key": "a", "agent": "b", "efflux_per_day": 0.1}]})
+    cells = {"target": "CD19", "infused_cells": 5.0e6}
+    assert parse_manifest({"car_t": cells}).car_t.infused_cells == 5.0e6  # type: ignore[union-attr]

@@ -144,12 +144,16 @@ class CarT:
         Antigen the CAR binds (e.g. ``"CD19"``).
     infusion_datetime : datetime.datetime or None
         Start of the infusion, site-local, naive; days are counted from it.
+    infused_cells : float or None
+        Number of CAR T cells infused.
 
     """
 
     product: str | None
     target: str
     infusion_datetime: datetime | None
+    #: CAR T cells infused (a count); with a direct cell label it gives the activity per cell.
+    infused_cells: float | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,17 @@ class ManifestTracer:
         A :class:`~immunopet.tracers.VectorFormat` value (``"minibody"``).
     nuclide : str or None
         Canonical nuclide name (``"Zr-89"``).
+    cell_label : str or None
+        The tracer is a CAR T-cell label: key of ``data/cell_labelling.toml`` (``"zr89-oxine"``,
+        ``"hnet-mfbg"``); the analysis then reports cell numbers per VOI.
+    bound_bq_per_cell : float or None
+        Direct labels: activity bound per cell at injection, Bq (else injected activity /
+        ``car_t.infused_cells``).
+    reporter_uptake_bq_per_cell : float or None
+        Reporter labels: probe activity per live reporter cell at the scan, Bq (the site's
+        calibration; required for reporter cell numbers).
+    efflux_per_day : float or None
+        Direct labels: label loss from living cells, 1/day (else the table's value).
 
     """
 
@@ -177,6 +192,10 @@ class ManifestTracer:
     target: str | None
     vector_format: str | None
     nuclide: str | None
+    cell_label: str | None = None
+    bound_bq_per_cell: float | None = None
+    reporter_uptake_bq_per_cell: float | None = None
+    efflux_per_day: float | None = None
 
 
 @dataclass(frozen=True)
@@ -493,17 +512,61 @@ class _Reader:
 
 def _car_t(reader: _Reader, value: object) -> CarT:
     body = reader.mapping(
-        value, "car_t", required=("target",), optional=("product", "infusion_datetime")
+        value,
+        "car_t",
+        required=("target",),
+        optional=("product", "infusion_datetime", "infused_cells"),
     )
     product = body.get("product")
     infusion = body.get("infusion_datetime")
+    cells = body.get("infused_cells")
     return CarT(
+        infused_cells=None
+        if cells is None
+        else reader.number(cells, "car_t.infused_cells", low=0.0, low_inclusive=False),
         product=None if product is None else reader.text(product, "car_t.product"),
         target=reader.text(body["target"], "car_t.target"),
         infusion_datetime=None
         if infusion is None
         else reader.datetime(infusion, "car_t.infusion_datetime"),
     )
+
+
+def _cell_label_facts(reader: _Reader, body: dict[str, Any], where: str) -> dict[str, Any]:
+    """``cell_label`` and its numbers of one ``tracers[]`` entry, checked against the label kind."""
+    from immunopet.planning import cell_label, known_cell_labels
+
+    facts: dict[str, Any] = {
+        key: None
+        if body.get(key) is None
+        else reader.number(
+            body[key], f"{where}.{key}", low=0.0, low_inclusive=key == "efflux_per_day"
+        )
+        for key in ("bound_bq_per_cell", "reporter_uptake_bq_per_cell", "efflux_per_day")
+    }
+    key = body.get("cell_label")
+    if key is None:
+        given = [name for name, value in facts.items() if value is not None]
+        if given:
+            raise reader.fail(f"{where}.{given[0]}", "only meaningful with cell_label")
+        return {"cell_label": None, **facts}
+    key = reader.text(key, f"{where}.cell_label")
+    if key not in known_cell_labels():
+        raise reader.fail(
+            f"{where}.cell_label",
+            f"unknown cell label {key!r}",
+            f"use one of {', '.join(known_cell_labels())}",
+        )
+    kind = cell_label(key).kind
+    wrong = (
+        ("reporter_uptake_bq_per_cell",)
+        if kind == "direct"
+        else ("bound_bq_per_cell", "efflux_per_day")
+    )
+    for name in wrong:
+        if facts[name] is not None:
+            raise reader.fail(f"{where}.{name}", f"does not apply to the {kind} label {key!r}")
+    return {"cell_label": key, **facts}
 
 
 def _tracers(reader: _Reader, value: object) -> tuple[ManifestTracer, ...]:
@@ -514,7 +577,18 @@ def _tracers(reader: _Reader, value: object) -> tuple[ManifestTracer, ...]:
     for index, item in enumerate(reader.items(value, "tracers")):
         where = f"tracers[{index}]"
         body = reader.mapping(
-            item, where, required=("key", "agent"), optional=("target", "vector_format", "nuclide")
+            item,
+            where,
+            required=("key", "agent"),
+            optional=(
+                "target",
+                "vector_format",
+                "nuclide",
+                "cell_label",
+                "bound_bq_per_cell",
+                "reporter_uptake_bq_per_cell",
+                "efflux_per_day",
+            ),
         )
         key = reader.text(body["key"], f"{where}.key")
         agent = reader.text(body["agent"], f"{where}.agent")
@@ -545,6 +619,7 @@ def _tracers(reader: _Reader, value: object) -> tuple[ManifestTracer, ...]:
                 if vector_format is None
                 else reader.choice(vector_format, f"{where}.vector_format", formats),
                 nuclide=canonical,
+                **_cell_label_facts(reader, body, where),
             )
         )
     return tuple(tracers)

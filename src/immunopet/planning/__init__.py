@@ -6,8 +6,10 @@ Every answer carries the assumptions and sources it rests on.
 from immunopet.planning._cells import (
     CellDetectability,
     CellDetectabilityInputs,
+    CellLabelEntry,
     DirectLabel,
     ReporterLabel,
+    cell_label,
     known_cell_labels,
     predict_cell_detectability,
     sphere_recovery_coefficient,
@@ -27,6 +29,7 @@ from immunopet.planning._scanner import ScannerModel, known_scanners, scanner
 __all__ = [
     "CellDetectability",
     "CellDetectabilityInputs",
+    "CellLabelEntry",
     "DirectLabel",
     "ImagingWindow",
     "NuclideOption",
@@ -34,6 +37,7 @@ __all__ = [
     "ScannerModel",
     "TracerDosePlan",
     "TracerPlan",
+    "cell_label",
     "imaging_window",
     "known_cell_labels",
     "known_scanners",

@@ -58,6 +58,8 @@ def manifest_for_simulated_patient(truth: dict[str, Any]) -> dict[str, Any]:
         car_t["product"] = patient["car_t_product"]
     car_t["target"] = patient["car_t_target"]
     car_t["infusion_datetime"] = datetime.fromisoformat(patient["infusion_datetime"]).isoformat()
+    if patient.get("infused_cells") is not None:
+        car_t["infused_cells"] = float(patient["infused_cells"])
     tracers: dict[str, dict[str, Any]] = {}
     dates: dict[str, None] = {}
     for scan in sorted(truth["scans"], key=lambda item: str(item["scan_datetime"])):
@@ -72,6 +74,12 @@ def manifest_for_simulated_patient(truth: dict[str, Any]) -> dict[str, Any]:
                 "nuclide": scan["nuclide"],
             },
         )
+        # A cell label and its calibration are what the site knows of its own product.
+        if scan.get("cell_label"):
+            tracers[key]["cell_label"] = scan["cell_label"]
+            if scan.get("reporter_uptake_bq_per_cell") is not None:
+                uptake = float(scan["reporter_uptake_bq_per_cell"])
+                tracers[key]["reporter_uptake_bq_per_cell"] = uptake
         dates[datetime.fromisoformat(scan["scan_datetime"]).date().isoformat()] = None
     manifest: dict[str, Any] = {
         "patient_id": patient["patient_id"],

@@ -679,6 +679,8 @@ def _simulate_into(
                 "nuclide": nuclide(tracer.nuclide).name,
                 "scanner": scan.scanner,
                 "resolution_fwhm_mm": system.resolution_fwhm_mm,
+                "cell_label": tracer.cell_label,
+                "reporter_uptake_bq_per_cell": tracer.reporter_uptake_bq_per_cell,
                 "injected_activity_bq": activity_bq,
                 "injection_datetime": injection.isoformat(),
                 "scan_datetime": start.isoformat(),
