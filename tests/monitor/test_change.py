@@ -59,3 +59,27 @@ def test_complete_loss_and_bad_input() -> None:
     assert repeatability_wcv("fdg") == 0.10
     with pytest.raises(InputError, match="tracer class"):
         repeatability_wcv("decision")
+
+
+def test_ratio_against_a_threshold_counts_one_repeatability() -> None:
+    from immunopet.monitor import assess_ratio
+
+    # One measurement: sd^2 = relative SE^2 + wCV^2 (not 2 wCV^2 as for two scans).
+    ratio = assess_ratio("lesion_to_blood", 1.5, 1.2, relative_se=0.05, wcv=0.10)
+    assert ratio.log_ratio_sd == pytest.approx(math.hypot(0.05, 0.10))
+    assert ratio.log_ratio == pytest.approx(math.log(1.5 / 1.2))
+    assert ratio.baseline == 1.2
+    assert ratio.current == 1.5
+    assert ratio.wcv == 0.10
+    assert ratio.significant  # ln(1.25) = 0.223 > 1.96 x 0.112 = 0.219
+    assert not assess_ratio("r", 1.45, 1.2, relative_se=0.05, wcv=0.10).significant
+
+
+def test_change_evidence_reports_change_uncertainty_and_signed_threshold() -> None:
+    change = assess_change("suv_mean", 4.0, 2.0, baseline_se=None, current_se=None, wcv=0.10)
+    evidence = change.as_dict()
+    assert evidence["change"] == -2.0
+    assert evidence["uncertainty"] == pytest.approx(2.0 * math.sqrt(2.0) * 0.10)
+    assert evidence["threshold"] == pytest.approx(-change.threshold_relative_decrease)
+    rise = assess_change("suv_mean", 2.0, 4.0, baseline_se=None, current_se=None, wcv=0.10)
+    assert rise.threshold == pytest.approx(rise.threshold_relative_increase)

@@ -24,14 +24,14 @@ Lodge MA. Repeatability of SUV in oncologic 18F-FDG PET. J Nucl Med 2017;58:523-
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
 from immunopet.data import read_toml
 from immunopet.errors import InputError
 
-__all__ = ["Change", "assess_change", "repeatability_wcv"]
+__all__ = ["Change", "assess_change", "assess_ratio", "repeatability_wcv"]
 
 _TABLE = "repeatability.toml"
 
@@ -88,9 +88,35 @@ class Change:
     confidence: float
     wcv: float
 
+    @property
+    def change(self) -> float:
+        """Current minus baseline, in the metric's unit."""
+        return self.current - self.baseline
+
+    @property
+    def uncertainty(self) -> float:
+        """SD of ``change`` without biological change (delta method: current × σ_d)."""
+        return abs(self.current) * self.log_ratio_sd
+
+    @property
+    def threshold(self) -> float:
+        """The signed relative change the result had to pass, in its own direction.
+
+        −``threshold_relative_decrease`` for a decrease, +``threshold_relative_increase``
+        otherwise.
+        """
+        if self.log_ratio < 0.0:
+            return -self.threshold_relative_decrease
+        return self.threshold_relative_increase
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready evidence."""
-        return asdict(self)
+        """JSON-ready evidence: the fields plus ``change``, ``uncertainty`` and ``threshold``."""
+        return {
+            **asdict(self),
+            "change": self.change,
+            "uncertainty": self.uncertainty,
+            "threshold": self.threshold,
+        }
 
 
 def assess_change(
@@ -161,3 +187,63 @@ def assess_change(
         confidence=level,
         wcv=wcv,
     )
+
+
+def assess_ratio(
+    metric: str,
+    ratio: float,
+    threshold: float,
+    *,
+    relative_se: float | None,
+    wcv: float,
+    confidence: float | None = None,
+) -> Change:
+    r"""Test whether a ratio of two VOIs of one scan (e.g. lesion to blood) passes a threshold.
+
+    The ratio R is compared with the threshold T on d = ln(R / T), whose standard deviation
+    under R = T is σ_d² = (relative SE of R)² + wCV² — one measurement, so one wCV (where
+    :func:`assess_change` compares two measurements and counts it twice). The result reads like
+    a change from ``baseline`` = T to ``current`` = R.
+
+    Parameters
+    ----------
+    metric : str
+        Name of the ratio (``"lesion_to_blood"``).
+    ratio : float
+        The measured ratio (≥ 0; a ratio at or below its own SE is raised to it).
+    threshold : float
+        The ratio it is compared with (> 0), e.g. 1.2 for FMISO tumour-to-blood.
+    relative_se : float or None
+        Count-statistics relative SE of the ratio, √((SE_a/a)² + (SE_b/b)²) (``None``: unknown).
+    wcv : float
+        Repeatability of the ratio beyond counting noise (:func:`repeatability_wcv`).
+    confidence : float, optional
+        Two-sided confidence (default ``[decision].confidence``).
+
+    Returns
+    -------
+    Change
+        ``significant`` with ``log_ratio > 0``: the ratio is above the threshold beyond the
+        noise; with ``log_ratio < 0``: below it.
+
+    Examples
+    --------
+    >>> above = assess_ratio("lesion_to_blood", 1.6, 1.2, relative_se=0.05, wcv=0.10)
+    >>> above.significant, round(above.threshold, 3)
+    (True, 0.245)
+    >>> assess_ratio("lesion_to_blood", 1.3, 1.2, relative_se=0.05, wcv=0.10).significant
+    False
+
+    """
+    se = None if relative_se is None else relative_se * ratio
+    # assess_change counts the wCV twice (two measurements); here there is one.
+    one = assess_change(
+        metric,
+        threshold,
+        ratio,
+        baseline_se=None,
+        current_se=se,
+        wcv=wcv / math.sqrt(2.0),
+        confidence=confidence,
+    )
+    return replace(one, wcv=wcv)
