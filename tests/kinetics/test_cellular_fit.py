@@ -188,7 +188,15 @@ def test_noiseless_typical_curve_recovered_with_prior(typical: Stein2019Cellular
         np.trapezoid(typical.concentration(grid), grid), rel=1e-3
     )
     assert fit.goodness_of_fit.chi_square == pytest.approx(0.0, abs=1e-10)
-    assert fit.fixed_parameters == ("fb", "beta_per_day")
+    # With the prior FB and beta are estimated too (at their prior medians here).
+    assert fit.fixed_parameters == ()
+    assert fit.fb.value == pytest.approx(0.0079, rel=1e-3)
+    assert fit.beta_per_day.value == pytest.approx(0.0032, rel=1e-3)
+    held = fit_stein2019(
+        DAYS, typical.concentration(DAYS), relative_sd=CV, terminal_phase="fixed", n_bootstrap=0
+    )
+    assert held.fixed_parameters == ("fb", "beta_per_day")
+    assert held.cmax.value == pytest.approx(24000.0, rel=1e-3)
 
 
 def test_noiseless_atypical_patient_recovered_without_prior(
@@ -229,74 +237,113 @@ def test_fallback_fits_the_memory_phase_from_long_follow_up(
     assert fit.beta_half_life_d.value == pytest.approx(math.log(2) / 0.01, rel=1e-3)
 
 
-def test_population_recovery_six_samples_twenty_percent_noise() -> None:
-    """Acceptance (issue 8): Tmax and Cmax from 6 noisy samples, 200 Stein 2019 patients.
-
-    Measured with this seed: median |error| Tmax 3.1 %, Cmax 17.4 %; Tmax within 10 % for 81 %
-    of patients, Cmax for 30 %. Cmax misses the 10 % target at 20 % noise: one sample at the
-    peak alone has a median error of 13.5 % (0.674 × 0.198), and patients whose peak falls
-    between day 14 and 28 (or after 28) have one sample or none after it.
-    """
-    rng = np.random.default_rng(20190501)
+def _population_errors(cv: float, seed: int, **kwargs: object) -> tuple[NDArray, NDArray]:
+    rng = np.random.default_rng(seed)
     patients = draw_patients(rng, 200)
-    fits = [fit_stein2019(DAYS, noisy(p, rng), relative_sd=CV, n_bootstrap=0) for p in patients]
-    tmax_error, cmax_error = relative_errors(fits, patients)
-    assert np.median(tmax_error) <= 0.10
-    assert np.mean(tmax_error <= 0.10) >= 0.75
-    assert np.median(cmax_error) <= 0.25
-    assert np.mean(cmax_error <= 0.10) >= 0.25
+    fits = [
+        fit_stein2019(DAYS, noisy(p, rng, cv=cv), relative_sd=cv, n_bootstrap=0, **kwargs)  # type: ignore[arg-type]
+        for p in patients
+    ]
     # Every patient of the population expands (foldx > 18 for 99.9 %): none is flagged.
     assert not any(f.non_expansion for f in fits)
+    return relative_errors(fits, patients)
+
+
+@pytest.mark.slow
+def test_population_recovery_six_samples_ten_percent_noise() -> None:
+    """Acceptance (issue 8): Tmax and Cmax within 10 % (median) from 6 samples at 10 % CV.
+
+    200 patients of the Stein 2019 population (all six parameters vary), samples on days 1, 4,
+    7, 10, 14, 28, lognormal assay noise of 10 % CV (within-run precision of flow cytometric
+    T-cell counts < 10 %, Scand J Clin Lab Invest 2024;84:273, READ abstract). Measured with
+    this seed: median |error| Tmax 1.7 %, Cmax 8.2 %; within 10 %: 92 % and 57 %. Holding FB and
+    beta at their typical values instead gives Cmax 10.6 % (the memory phase of the patient
+    bends the fitted contraction). ``benchmarks/kinetics.py --stein`` has the full study.
+    """
+    tmax_error, cmax_error = _population_errors(0.1, 20190504)
+    assert np.median(tmax_error) <= 0.05
+    assert np.median(cmax_error) <= 0.10
+    assert np.mean(tmax_error <= 0.10) >= 0.85
+    assert np.mean(cmax_error <= 0.10) >= 0.5
+    _, held = _population_errors(0.1, 20190504, terminal_phase="fixed")
+    assert np.median(held) > np.median(cmax_error)
+
+
+def test_population_recovery_six_samples_twenty_percent_noise() -> None:
+    """Honest limit: at 20 % CV the Cmax target of 10 % is out of reach with 6 samples.
+
+    20 % is within the precision acceptance limit of qPCR methods (CV ≤ 25 %, Table 2 of Regen Ther
+    2021;18:202, READ). Measured with this seed: median |error| Tmax 3.1 %, Cmax 17.7 %; within
+    10 %: 82 % and 30 %. The peak is extrapolated from the samples on both sides of the kink at
+    Tmax; even the Bayes estimator with the true population prior (all six parameters) cannot do
+    much better (``benchmarks/kinetics.py --stein``: median 14-18 % for every 6-sample schedule
+    tried, 16 % with 7 samples).
+    """
+    tmax_error, cmax_error = _population_errors(0.2, 20190501)
+    assert np.median(tmax_error) <= 0.10
+    assert np.mean(tmax_error <= 0.10) >= 0.75
+    assert np.median(cmax_error) <= 0.22
+    assert np.mean(cmax_error <= 0.10) >= 0.25
 
 
 def test_population_recovery_six_samples_five_percent_noise() -> None:
-    """Both Tmax and Cmax within 10 % (median) when the assay noise is 5 %.
+    """At 5 % CV: median |error| Tmax 0.8 %, Cmax 4.8 % (fixed FB and beta: 7.0 %)."""
+    tmax_error, cmax_error = _population_errors(0.05, 20190502)
+    assert np.median(tmax_error) <= 0.05
+    assert np.median(cmax_error) <= 0.07
+    assert np.mean(cmax_error <= 0.10) >= 0.65
 
-    Measured with this seed: median |error| Tmax 1.2 %, Cmax 7.0 %; within 10 %: 89 % and 57 %.
-    The Cmax error left at low noise comes from FB and β, which vary between patients but are
-    held at their typical values, and from peaks with too few samples on one side.
+
+@pytest.mark.parametrize("phase", ["population", "fixed"])
+def test_estimate_is_the_global_minimum(typical: Stein2019CellularKinetics, phase: str) -> None:
+    """An independent objective (forward model + Table 1 prior) and a dense grid of starts.
+
+    All parameters on the log scale, as in Stein's model (nlmixr2lib: lognormal IIV on all six);
+    with ``"fixed"`` FB and beta are held at the typical values.
     """
-    rng = np.random.default_rng(20190502)
-    patients = draw_patients(rng, 200)
-    fits = [
-        fit_stein2019(DAYS, noisy(p, rng, cv=0.05), relative_sd=0.05, n_bootstrap=0)
-        for p in patients
-    ]
-    tmax_error, cmax_error = relative_errors(fits, patients)
-    assert np.median(tmax_error) <= 0.10
-    assert np.median(cmax_error) <= 0.10
-    assert np.mean(tmax_error <= 0.10) >= 0.75
-    assert np.mean(cmax_error <= 0.10) >= 0.5
-
-
-def test_estimate_is_the_global_minimum(typical: Stein2019CellularKinetics) -> None:
-    """An independent objective (forward model + Table 1 prior) and a dense grid of starts."""
     rng = np.random.default_rng(4)
-    prior_mean = np.log([24000.0, 9.3, 3900.0, 0.16])
-    prior_sd = np.sqrt([0.65, 0.38, 2.4, 0.91])
+    n = 6 if phase == "population" else 4
+    prior_mean = np.log([24000.0, 9.3, 3900.0, 0.16, 0.0079, 0.0032])[:n]
+    prior_sd = np.sqrt([0.65, 0.38, 2.4, 0.91, 0.8, 0.86])[:n]
     for patient in draw_patients(rng, 8):
         values = noisy(patient, rng)
 
         def residuals(x: NDArray[np.float64], values: NDArray[np.float64] = values):
+            terminal = {} if n == 4 else {"fb": math.exp(x[4]), "beta_per_day": math.exp(x[5])}
             model = dataclasses.replace(
                 typical,
                 cmax_copies_per_ug=math.exp(x[0]),
                 tmax_d=math.exp(x[1]),
                 fold_expansion=math.exp(x[2]),
                 alpha_per_day=math.exp(x[3]),
+                **terminal,
             )
             data = (np.log(model.concentration(DAYS)) - np.log(values)) / LOG_SD
             return np.concatenate([data, (x - prior_mean) / prior_sd])
 
-        fit = fit_stein2019(DAYS, values, relative_sd=CV, n_bootstrap=0)
+        fit = fit_stein2019(DAYS, values, relative_sd=CV, n_bootstrap=0, terminal_phase=phase)  # type: ignore[arg-type]
         x_fit = np.log(
-            [fit.cmax.value, fit.tmax_d.value, fit.fold_expansion.value, fit.alpha_per_day.value]
-        )
+            [
+                fit.cmax.value,
+                fit.tmax_d.value,
+                fit.fold_expansion.value,
+                fit.alpha_per_day.value,
+                fit.fb.value,
+                fit.beta_per_day.value,
+            ]
+        )[:n]
         cost_fit = 0.5 * float(np.sum(residuals(x_fit) ** 2))
-        bounds = ([-np.inf, math.log(0.1), 1e-3, math.log(0.0033)], [np.inf, math.log(28), 23, 2])
+        # alpha > beta holds everywhere in this box: alpha >= 0.0033 > 0.00329 >= beta.
+        bounds = (
+            [-np.inf, math.log(0.1), 1e-3, math.log(0.0033), math.log(1e-6), math.log(1e-5)][:n],
+            [np.inf, math.log(28), 23, 2, math.log(0.5), math.log(0.00329)][:n],
+        )
+        terminal_start = [math.log(0.0079), math.log(0.003)][: n - 4]
         dense = min(
             optimize.least_squares(
-                residuals, [math.log(values.max()), math.log(t), 5.0, math.log(a)], bounds=bounds
+                residuals,
+                [math.log(values.max()), math.log(t), 5.0, math.log(a), *terminal_start],
+                bounds=bounds,
             ).cost
             for t in np.geomspace(0.3, 27.0, 15)
             for a in (0.05, 0.3)
@@ -311,11 +358,13 @@ def test_estimate_is_the_global_minimum(typical: Stein2019CellularKinetics) -> N
 
 @pytest.mark.slow
 def test_interval_coverage_over_the_population() -> None:
-    """95 % intervals cover the truth for ≥ 80 % of 100 patients.
+    """95 % intervals cover the truth for ≥ 85 % of 100 patients.
 
-    Measured with this seed: Tmax 88, Cmax 85, AUC0-28d 89 of 100 (doubling time 94, initial
-    half-life 88); with 150 patients and 200 replicates 91, 94 and 97 %. The intervals are
-    somewhat narrow for a nonlinear model with a kink at Tmax and peaks outside the samples.
+    Measured with this seed (FB and beta estimated with their priors, the default): Tmax 93,
+    Cmax 87, AUC0-28d 90 of 100 (doubling time 95, initial half-life 93). With FB and beta held
+    (and drawn from their population spread in the replicates) it was 88, 85, 89 (94, 88). The
+    intervals are somewhat narrow for a nonlinear model with a kink at Tmax and peaks outside
+    the samples.
     """
     rng = np.random.default_rng(20190503)
     patients = draw_patients(rng, 100)
@@ -332,7 +381,7 @@ def test_interval_coverage_over_the_population() -> None:
             estimate = getattr(fit, name)
             covered[name] += estimate.ci_low <= value <= estimate.ci_high
     for name, count in covered.items():
-        assert count >= 80, (name, count)
+        assert count >= 85, (name, count)
 
 
 def test_intervals_are_deterministic_per_seed(typical: Stein2019CellularKinetics) -> None:
@@ -354,12 +403,21 @@ def test_held_parameters_carry_population_spread_only_with_a_prior(
     typical: Stein2019CellularKinetics,
 ) -> None:
     values = noisy(typical, np.random.default_rng(6))
-    with_prior = fit_stein2019(DAYS, values, relative_sd=CV, n_bootstrap=400)
     # Lognormal central 95 % range of FB: 0.0079 · exp(±1.96 · sqrt(0.8)).
     spread = math.exp(1.959964 * math.sqrt(0.8))
+    with_prior = fit_stein2019(
+        DAYS, values, relative_sd=CV, n_bootstrap=400, terminal_phase="fixed"
+    )
     assert with_prior.fb.ci_low == pytest.approx(0.0079 / spread, rel=0.2)
     assert with_prior.fb.ci_high == pytest.approx(0.0079 * spread, rel=0.2)
     assert with_prior.fb.value == 0.0079
+    # Estimated with its prior: samples to day 28 hardly inform FB, so the estimate stays near
+    # the prior median and the interval is about the population range (Stein's shrinkage 0.53).
+    population = fit_stein2019(DAYS, values, relative_sd=CV, n_bootstrap=400)
+    assert population.fixed_parameters == ()
+    assert population.fb.value == pytest.approx(0.0079, rel=0.1)
+    assert population.fb.ci_low == pytest.approx(0.0079 / spread, rel=0.3)
+    assert population.fb.ci_high == pytest.approx(0.0079 * spread, rel=0.3)
     fallback = fit_expansion_biexponential(DAYS, values, relative_sd=CV, n_bootstrap=50)
     assert (fallback.fb.ci_low, fallback.fb.ci_high) == (0.0079, 0.0079)
     assert fallback.beta_half_life_d.ci_low == fallback.beta_half_life_d.value
@@ -485,6 +543,9 @@ def test_to_dict_is_strict_json(typical: Stein2019CellularKinetics) -> None:
         ({"relative_sd": [0.2, 0.2]}, "relative_sd"),
         ({"relative_sd": -0.1}, "relative_sd"),
         ({"prior": "flat"}, "prior"),
+        ({"terminal_phase": "free"}, "terminal_phase"),
+        ({"prior": "none", "terminal_phase": "population"}, "terminal_phase"),
+        ({"fb": 0.0}, "fb"),
         ({"prior_sd_scale": 0.0}, "prior_sd_scale"),
         ({"n_bootstrap": -1}, "n_bootstrap"),
         ({"fb": 1.5}, "fb"),

@@ -4,7 +4,8 @@ The absorbed-dose model is planning grade (see :mod:`immunopet.dosimetry._mird`)
 organs of the ICRP Publication 89 reference adults with soft-tissue photon absorption, not a
 replacement for OLINDA/EXM or IDAC-Dose. ``dose_budget`` turns a pharmacokinetic model's
 time-integrated activity coefficients into effective doses per scan of an imaging schedule,
-with published effective doses of immuno-PET agents beside them.
+with published effective doses of immuno-PET agents beside them. ``dose_from_results`` turns
+the time–activity curves of an analysed study into the dose table of ``results.json``.
 """
 
 from immunopet.dosimetry._budget import (
@@ -30,6 +31,7 @@ from immunopet.dosimetry._mird import (
     reference_phantom,
     sphere_absorbed_fraction,
 )
+from immunopet.dosimetry._results import dose_from_results, lesion_absorbed_dose_gy
 from immunopet.dosimetry._tia import time_integrated_activity_bq_s
 
 __all__ = [
@@ -42,10 +44,12 @@ __all__ = [
     "ScanDose",
     "absorbed_doses_gy",
     "dose_budget",
+    "dose_from_results",
     "effective_dose_sv",
     "effective_dose_tissues",
     "energy_per_decay",
     "estimate_dose",
+    "lesion_absorbed_dose_gy",
     "published_doses",
     "reference_phantom",
     "sex_averaged_effective_dose_sv",

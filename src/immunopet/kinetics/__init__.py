@@ -1,4 +1,9 @@
-"""Kinetic models: CAR T-cell kinetics (Stein 2019), blood input, Patlak, compartment models."""
+"""Kinetic models: CAR T-cell kinetics (Stein 2019), blood input, Patlak, compartment models.
+
+Also the kinetic analysis of an analysed study: time–activity curves per VOI and injection from
+``results.json`` (:func:`curves_from_results`) and the ``kinetics`` section of the results
+(:func:`kinetics_from_results`).
+"""
 
 from immunopet.kinetics._cellular import Stein2019CellularKinetics
 from immunopet.kinetics._cellular_fit import (
@@ -15,6 +20,16 @@ from immunopet.kinetics._compartment import (
     Phelps1979TwoTissueReversible,
     Sokoloff1977TwoTissueIrreversible,
 )
+from immunopet.kinetics._curves import (
+    BloodInput,
+    Injection,
+    TimeActivityCurve,
+    blood_input,
+    curves_from_results,
+    injections_from_results,
+    load_results_document,
+    point_sd,
+)
 from immunopet.kinetics._input import InterpolationMethod, PlasmaInput
 from immunopet.kinetics._maps import patlak_volumes, write_ki_parametric_map, write_patlak_nifti
 from immunopet.kinetics._patlak import (
@@ -25,16 +40,20 @@ from immunopet.kinetics._patlak import (
     ki_from_unit,
     ki_in_unit,
 )
+from immunopet.kinetics._results import KineticModel, kinetics_from_results
 
 __all__ = [
+    "BloodInput",
     "CellularKineticsFit",
     "CompartmentFit",
     "CompartmentModel",
     "Estimate",
     "GoodnessOfFit",
+    "Injection",
     "InterpolationMethod",
     "Kety1951OneTissue",
     "KiUnit",
+    "KineticModel",
     "Patlak1983",
     "PatlakFit",
     "PatlakMaps",
@@ -42,11 +61,18 @@ __all__ = [
     "PlasmaInput",
     "Sokoloff1977TwoTissueIrreversible",
     "Stein2019CellularKinetics",
+    "TimeActivityCurve",
+    "blood_input",
+    "curves_from_results",
     "fit_expansion_biexponential",
     "fit_stein2019",
+    "injections_from_results",
     "ki_from_unit",
     "ki_in_unit",
+    "kinetics_from_results",
+    "load_results_document",
     "patlak_volumes",
+    "point_sd",
     "write_ki_parametric_map",
     "write_patlak_nifti",
 ]
