@@ -34,10 +34,18 @@ What is found, and how (coordinates: DICOM LPS, +z superior, +y posterior, +x pa
     than 10 mm (the stomach is in front): the uptake region (SUV ≥ 1.5 × the search region's
     median) nearest the lung base, 50–1500 mL, refined to its half level.
 ``kidneys`` (PET needed)
-    Below the lung bases, behind the midline, bone excluded: two uptake regions of 40–600 mL,
-    one each side of the midline, at about the same height (|Δz| ≤ 60 mm; the closest pair)
-    and of similar volume, refined to their half levels. Needs renal/urinary uptake above the surroundings
-    (FDG).
+    Below the lung bases, behind the midline, bone and the CT liver excluded (liver-density
+    voxels, 45–75 HU on the averaged CT, widened by the averaging cube: the right kidney
+    touches the liver, whose FDG uptake is close to its own): two uptake regions of
+    40–600 mL, one each side of the midline, at about the same height (|Δz| ≤ 60 mm; the
+    closest pair) and of similar volume, refined to their half levels. Before the pair is
+    chosen, hot foci are split off each region: voxels ≥ 2 × the region's kidney level (its
+    25th percentile of SUV), bounded at the half level between that level and the focus's
+    top, are not kidney when less than half of what surrounds them 10 mm out is the region
+    (a para-aortic or retroperitoneal mass beside the kidney); they and their 10 mm blurred
+    rim leave the kidney, which is not regrown into them. A focus enclosed by the region
+    (urine in the collecting system) stays kidney. Needs renal uptake above the surroundings
+    (FDG). Settings in ``data/kidney_segmentation.toml``.
 ``urinary_bladder`` (PET needed)
     SUV ≥ 5 regions ≥ 50 mL within 60 mm of the midline and ≥ 150 mm below the lung bases (or in
     the caudal half of the body without lungs); the most caudal one, refined to its half level.
@@ -70,11 +78,14 @@ LIVER_REFERENCE: Final = "liver_reference"
 BLOOD_POOL_REFERENCE: Final = "blood_pool_reference"
 
 _DATA_FILE: Final = "lesion_detection.toml"
+_KIDNEY_FILE: Final = "kidney_segmentation.toml"
 _SUV_QUANTITIES: Final = frozenset({Quantity.SUV_BW, Quantity.SUV_LBM, Quantity.SUV_BSA})
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 _Vec3 = tuple[float, float, float]
+#: A kidney candidate: (region, voxels kept out of it, volume mL, centroid index).
+_KidneyCandidate = tuple[Mask, Mask, float, Floats]
 
 
 def _setting(section: str, key: str) -> Any:
@@ -297,11 +308,15 @@ class _Context:
 
         assert self.hu is not None
         if self._smooth_hu is None:
-            size = [max(1, 2 * round(_organ("hu_smoothing_mm") / s / 2) + 1) for s in self.spacing]
             self._smooth_hu = np.asarray(
-                ndimage.uniform_filter(self.hu, size=size, mode="nearest"), dtype=np.float64
+                ndimage.uniform_filter(self.hu, size=self.smoothing_size(), mode="nearest"),
+                dtype=np.float64,
             )
         return self._smooth_hu
+
+    def smoothing_size(self) -> list[int]:
+        """Voxels per axis of the ``hu_smoothing_mm`` cube (odd, at least 1)."""
+        return [max(1, 2 * round(_organ("hu_smoothing_mm") / s / 2) + 1) for s in self.spacing]
 
     def volume_ml(self, mask: Mask) -> float:
         return float(np.count_nonzero(mask)) * self.frame.voxel_ml
@@ -691,43 +706,111 @@ def _uptake_components(
     return labels, found
 
 
-def _kidneys(context: _Context) -> None:
-    if context.suv is None:
-        context.missing("kidneys", "needs the PET (found from renal uptake)")
-        return
+def _kidney_setting(key: str) -> Any:
+    """The ``value`` of ``[kidneys].key`` in ``kidney_segmentation.toml``."""
+    return read_toml(_KIDNEY_FILE)["kidneys"][key]["value"]
+
+
+def _kidney_search_region(context: _Context) -> Mask | str:
+    """Where kidneys are sought (module text), or the reason there is nowhere to look."""
     bases = [b for b in (context.lung_base("right"), context.lung_base("left")) if b is not None]
     if not bases:
-        context.missing("kidneys", "no lung bases to search below")
-        return
+        return "no lung bases to search below"
     z_mm = context.z_mm()
     top_mm = z_mm[min(bases)]
     band = (z_mm < top_mm) & (z_mm >= top_mm - _organ("kidney_search_mm"))
     behind = _rows_mm_behind_centre(context) >= 0.0
-    region = (
+    region: Mask = (
         context.masks["body"]
         & band[:, None, None]
         & behind[None, :, None]
         & ~context.masks.get("bone", np.zeros(context.shape, dtype=bool))
     )
+    if context.hu is not None and bool(_kidney_setting("exclude_liver_ct")):
+        from scipy import ndimage
+
+        low, high = _organ_range("liver_hu")
+        smooth = context.smooth_hu()
+        liver = ((smooth >= low) & (smooth <= high)).astype(np.float32)
+        # Averaging pulls the liver's edge out of the window: widen it by the same cube.
+        size = context.smoothing_size()
+        widened = np.asarray(ndimage.uniform_filter(liver, size=size, mode="nearest"))
+        region = region & (widened < 0.5 / math.prod(size))
     if not region.any():
-        context.missing("kidneys", "empty search region")
+        return "empty search region"
+    return region
+
+
+def _split_hot_foci(context: _Context, component: Mask) -> tuple[Mask, Mask]:
+    """Split hot foci that stick out of a kidney candidate (module text).
+
+    Returns the candidate without the foci (its largest 6-connected part) and the voxels
+    kept out of the kidney: the foci, each bounded at the half level between the kidney's
+    level and the focus's peak, widened by ``focus_margin_mm``.
+    """
+    assert context.suv is not None
+    suv = context.suv
+    box = _bounding_box(component, _pad_voxels(_kidney_setting("focus_margin_mm"), context.spacing))
+    inside, values, body = component[box], suv[box], context.masks["body"][box]
+    level = float(np.percentile(values[inside], float(_kidney_setting("level_percentile"))))
+    hot = inside & (values >= float(_kidney_setting("hot_factor")) * level)
+    margin_mm = float(_kidney_setting("focus_margin_mm"))
+    removed = np.zeros(inside.shape, dtype=bool)
+    labels, count = _label(hot)
+    sizes = _sizes(labels, count)
+    for index in np.nonzero(sizes * context.frame.voxel_ml >= _kidney_setting("focus_min_ml"))[0]:
+        seed = labels == index
+        # Half way between the kidney level and the focus's top level (90th percentile: robust
+        # to single noisy voxels).
+        border = (level + float(np.percentile(values[seed], 90.0))) / 2.0
+        grown_labels, _ = _label(inside & (values >= border))
+        keep = np.unique(grown_labels[seed])
+        focus = np.isin(grown_labels, keep[keep > 0]) | seed
+        # What surrounds the focus beyond its blurred rim: the body voxels at the margin.
+        distance = _distance_outside_mm(focus, context.spacing)
+        shell = (distance > margin_mm - max(context.spacing)) & (distance <= margin_mm) & body
+        enclosed = float(np.count_nonzero(shell & inside)) / max(1, int(np.count_nonzero(shell)))
+        if enclosed < float(_kidney_setting("enclosed_fraction")):
+            removed |= distance <= margin_mm
+    kept = _largest(inside & ~removed)
+    part = np.zeros(component.shape, dtype=bool)
+    part[box] = kept
+    excluded = np.zeros(component.shape, dtype=bool)
+    excluded[box] = removed
+    return part, excluded
+
+
+def _kidneys(context: _Context) -> None:
+    if context.suv is None:
+        context.missing("kidneys", "needs the PET (found from renal uptake)")
+        return
+    region = _kidney_search_region(context)
+    if isinstance(region, str):
+        context.missing("kidneys", region)
         return
     labels, components = _uptake_components(context, region)
     low_ml, high_ml = _organ_range("kidney_volume_ml")
     mid = context.midline_x()
     lateral_min = _organ("lateral_offset_min_mm")
-    sides: dict[str, list[tuple[int, float, Floats]]] = {"right": [], "left": []}
-    for item in components:
-        _, volume_ml, centre = item
+    # (part, excluded hot voxels, mL, centroid) of each side's kidney-sized candidates.
+    sides: dict[str, list[_KidneyCandidate]] = {"right": [], "left": []}
+    for index, volume_ml, _ in components:
+        if volume_ml < low_ml:
+            continue
+        part, excluded = _split_hot_foci(context, labels == index)
+        part_ml = context.volume_ml(part)
+        if not (low_ml <= part_ml <= high_ml):
+            continue
+        centre = _centroid(part)
         offset_mm = (centre[2] - mid) * context.spacing[2]
-        if low_ml <= volume_ml <= high_ml and abs(offset_mm) >= lateral_min:
-            sides["right" if offset_mm < 0.0 else "left"].append(item)
-    best: tuple[float, int, int] | None = None
-    for right_id, right_ml, right_c in sides["right"]:
-        for left_id, left_ml, left_c in sides["left"]:
-            dz_mm = abs(right_c[0] - left_c[0]) * context.spacing[0]
-            ratio = max(right_ml, left_ml) / min(right_ml, left_ml)
-            centre_mm = abs((right_c[2] + left_c[2]) / 2.0 - mid) * context.spacing[2]
+        if abs(offset_mm) >= lateral_min:
+            sides["right" if offset_mm < 0.0 else "left"].append((part, excluded, part_ml, centre))
+    best: tuple[float, _KidneyCandidate, _KidneyCandidate] | None = None
+    for right in sides["right"]:
+        for left in sides["left"]:
+            dz_mm = abs(right[3][0] - left[3][0]) * context.spacing[0]
+            ratio = max(right[2], left[2]) / min(right[2], left[2])
+            centre_mm = abs((right[3][2] + left[3][2]) / 2.0 - mid) * context.spacing[2]
             plausible = (
                 dz_mm <= _organ("kidney_pair_max_dz_mm")
                 and ratio <= _organ("kidney_pair_max_volume_ratio")
@@ -735,25 +818,58 @@ def _kidneys(context: _Context) -> None:
             )
             # Of the plausible pairs, the one at the most similar height.
             if plausible and (best is None or dz_mm < best[0]):
-                best = (dz_mm, right_id, left_id)
+                best = (dz_mm, right, left)
+    chosen: list[_KidneyCandidate] = [] if best is None else [best[1], best[2]]
     if best is None:
+        # No pair (one kidney, or the other lost to a neighbour): kidney-shaped regions alone,
+        # one per side, so that renal uptake is not left to be called a lesion.
+        elongation_min = float(_kidney_setting("single_min_elongation"))
+        for candidates in sides.values():
+            shaped = [c for c in candidates if _elongation(c[0], context.spacing) >= elongation_min]
+            if shaped:
+                chosen.append(max(shaped, key=lambda c: _elongation(c[0], context.spacing)))
+    if not chosen:
         context.missing(
             "kidneys",
             "no pair of uptake regions of kidney size on either side of the midline at the same "
-            "height",
+            "height, and no single kidney-shaped one",
         )
         return
-    kidneys = _half_level(context.suv, labels == best[1], region, context.spacing) | _half_level(
-        context.suv, labels == best[2], region, context.spacing
+    kidneys = np.zeros(context.shape, dtype=bool)
+    split = False
+    for part, excluded, _, _ in chosen:
+        kidneys |= _half_level(context.suv, part, region & ~excluded, context.spacing)
+        split = split or bool(excluded.any())
+    liver = (
+        f", CT liver-density voxels ({_organ_range('liver_hu')[0]:g}-"
+        f"{_organ_range('liver_hu')[1]:g} HU) excluded"
+        if context.hu is not None and bool(_kidney_setting("exclude_liver_ct"))
+        else ""
+    )
+    which = (
+        f"one each side, |dz| <= {_organ('kidney_pair_max_dz_mm'):g} mm, volume ratio <= "
+        f"{_organ('kidney_pair_max_volume_ratio'):g}"
+        if best is not None
+        else f"NO PAIR FOUND: {len(chosen)} single kidney-shaped region(s) (craniocaudal SD >= "
+        f"{_kidney_setting('single_min_elongation'):g} x the transverse SDs), at most one per side"
     )
     context.found(
         "kidneys",
         kidneys,
-        f"PET: pair of uptake regions (SUV >= {_organ('organ_hot_factor'):g} x the search "
-        f"region's median) of {low_ml:g}-{high_ml:g} mL behind the midline below the lung bases, "
-        f"one each side, |dz| <= {_organ('kidney_pair_max_dz_mm'):g} mm, volume ratio <= "
-        f"{_organ('kidney_pair_max_volume_ratio'):g}; each regrown at its half level",
+        f"PET: uptake regions (SUV >= {_organ('organ_hot_factor'):g} x the search region's "
+        f"median) of {low_ml:g}-{high_ml:g} mL behind the midline below the lung bases{liver}, "
+        f"{which}; hot foci (>= {_kidney_setting('hot_factor'):g} x the kidney level) sticking "
+        f"out of a kidney split off with a {_kidney_setting('focus_margin_mm'):g} mm margin"
+        + (" (one was)" if split else "")
+        + "; each regrown at its half level",
     )
+
+
+def _elongation(mask: Mask, spacing_mm: _Vec3) -> float:
+    """Craniocaudal SD of ``mask``'s voxel positions over the larger transverse SD (canonical)."""
+    where = np.nonzero(mask)
+    sd = [float(np.std(axis)) * step for axis, step in zip(where, spacing_mm, strict=True)]
+    return sd[0] / max(sd[1], sd[2], 1e-9)
 
 
 def _spleen(context: _Context) -> None:
