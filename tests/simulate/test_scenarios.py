@@ -22,9 +22,10 @@ NAMES = [name for name, _ in list_scenarios()]
 BUILTIN = Path(__file__).parents[2] / "src" / "immunopet" / "simulate" / "scenarios"
 
 
-def test_eleven_builtin_scenarios_with_descriptions() -> None:
-    assert len(NAMES) == 11
+def test_twelve_builtin_scenarios_with_descriptions() -> None:
+    assert len(NAMES) == 12
     assert set(NAMES) == {
+        "cd19_lymphoma_demo",
         "complete_response",
         "cd19_negative_relapse",
         "trogocytosis",
