@@ -72,6 +72,9 @@ class AnalysisOptions:
     infusion_datetime: datetime | None = None
     manifest: Path | None = None
     progress: Progress | None = None
+    #: Image-domain PET resolution (FWHM, mm) for partial-volume correction; None: the
+    #: manifest's ``psf_fwhm_mm``, else no correction.
+    psf_fwhm_mm: float | None = None
 
 
 @dataclass
@@ -413,7 +416,10 @@ def _organ_core(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.bool_], str
 
 
 def _measurements(
-    loaded: Sequence[_Loaded], tracks: Sequence[LesionTrack], lesion_tracer: str
+    loaded: Sequence[_Loaded],
+    tracks: Sequence[LesionTrack],
+    lesion_tracer: str,
+    psf_fwhm_mm: float | None = None,
 ) -> list[Measurement]:
     found: list[Measurement] = []
     for item in loaded:
@@ -421,6 +427,8 @@ def _measurements(
         for pet in item.timepoint.pets:
             key = pet.tracer.key
             suv = item.suv[key]
+            first = len(found)
+            lesion_masks: dict[str, npt.NDArray[np.bool_]] = {}
             references = {
                 "blood": _reference_mean(item, key, BLOOD_ORGANS),
                 "muscle": _reference_mean(item, key, MUSCLE_ORGANS),
@@ -441,6 +449,7 @@ def _measurements(
                     origin = f"carried from {source.timepoint.timepoint_id}"
                 measured = _measure("lesion", track.tracking_id, mask, item, pet, references)
                 if measured is not None:
+                    lesion_masks[track.tracking_id] = mask
                     found.append(dataclasses.replace(measured, voi_source=origin))
             assert item.organ_grid is not None
             for name, organ in sorted(item.organs.items()):
@@ -451,7 +460,62 @@ def _measurements(
                 if measured is not None:
                     how = item.organ_sources.get(name, "")
                     found.append(dataclasses.replace(measured, voi_source=f"{how}{note}"))
+            if psf_fwhm_mm is not None:
+                found[first:] = _partial_volume_corrected(
+                    found[first:], item, key, lesion_masks, psf_fwhm_mm
+                )
     return found
+
+
+def _partial_volume_corrected(
+    measured: Sequence[Measurement],
+    item: _Loaded,
+    key: str,
+    lesion_masks: Mapping[str, npt.NDArray[np.bool_]],
+    psf_fwhm_mm: float,
+) -> list[Measurement]:
+    """``suv_mean_pvc`` (± SE) by the geometric transfer matrix over one scan's VOIs.
+
+    Regions: the lesion VOIs as measured, the whole (not eroded) organs, a shell around each
+    and the rest of the body (Rousset et al., J Nucl Med 1998;39:904). The PSF is a Gaussian of
+    the stated image-domain FWHM sampled at voxel centres: a resolution measured on a point or
+    line source in reconstructed images already contains the voxel size. Without a body mask
+    (no CT) nothing is corrected.
+    """
+    from immunopet.quant import gtm_correct, gtm_regions
+
+    assert item.organ_grid is not None
+    suv = item.suv[key]
+    if "body" not in item.organs:
+        return list(measured)
+    organs = {
+        name: _on_grid(mask, item.organ_grid, suv)
+        for name, mask in sorted(item.organs.items())
+        if name not in NOT_MEASURED and not name.endswith("_reference")
+    }
+    body = _on_grid(item.organs["body"], item.organ_grid, suv)
+    body = np.logical_or.reduce([body, *lesion_masks.values(), *organs.values()])
+    regions = gtm_regions(suv, {**lesion_masks, **organs}, body, psf_fwhm_mm)
+    pvc = gtm_correct(
+        suv,
+        regions,
+        psf_fwhm_mm,
+        noise=item.noise.get(key),
+        noise_scale=item.pets[key].factors.suv_bw_factor,
+        kernel="sampled",
+    )
+    out = []
+    for m in measured:
+        if m.voi_id not in pvc.names:
+            out.append(m)
+            continue
+        region = pvc.region(m.voi_id)
+        out.append(
+            dataclasses.replace(
+                m, suv_mean_pvc=region["corrected_mean"], suv_mean_pvc_se=region["corrected_se"]
+            )
+        )
+    return out
 
 
 def _cell_model(
@@ -606,7 +670,10 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     _carry_organs(loaded, lesion_tracer)
     tracks = _tracks(loaded)
     _report(options, "measure", 0, 1)
-    measurements = _measurements(loaded, tracks, lesion_tracer)
+    psf_fwhm_mm = options.psf_fwhm_mm
+    if psf_fwhm_mm is None and study.manifest is not None:
+        psf_fwhm_mm = study.manifest.psf_fwhm_mm
+    measurements = _measurements(loaded, tracks, lesion_tracer, psf_fwhm_mm)
     notes: list[str] = []
     measurements = _with_cell_numbers(measurements, loaded, study, notes)
     _report(options, "measure", 1, 1)
@@ -684,20 +751,46 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
             "registration": f"CT-to-CT {options.registration_mode}, SimpleITK Mattes MI",
             "matching": "gated Hungarian assignment on registered centroids (lesions._match)",
             "uncertainty": "count statistics from a reference region (quant._uncertainty)",
+            "partial_volume": "none: no PET resolution given (psf_fwhm_mm)"
+            if psf_fwhm_mm is None
+            else "geometric transfer matrix over lesion, organ, shell and background regions "
+            f"(Rousset 1998), Gaussian PSF FWHM {psf_fwhm_mm:g} mm sampled at voxel centres",
             "elapsed_s": round(time.perf_counter() - started, 3),
         },
     )
     # The guidance rules read only the result document (monitor never reads files or pixels).
+    from immunopet.dosimetry import dose_from_results
+    from immunopet.kinetics import kinetics_from_results
     from immunopet.monitor import guidance_events
 
+    from immunopet.quant import lesion_spread
+
+    document = result.to_dict()
+    # Kinetics and dose read the measurements (curves over each injection's scans) only.
+    result = dataclasses.replace(
+        result,
+        kinetics=kinetics_from_results(document),
+        dosimetry=dose_from_results(document),
+        lesion_spread=tuple(
+            lesion_spread(
+                document["measurements"], quantities=("suv_mean", "suv_max", "suv_mean_pvc")
+            )
+        ),
+    )
     return dataclasses.replace(result, events=tuple(guidance_events(result.to_dict())))
 
 
 def _clinical(manifest: Any) -> dict[str, Any]:
-    """The manifest's blood counts and samples, JSON-ready (``StudyResult.clinical``)."""
+    """The manifest's blood counts, samples and ASTCT grades per day (``StudyResult.clinical``).
+
+    Grades come from the clinical records only (Lee 2019); imaging never changes them.
+    """
     if manifest is None:
         return {}
+    from immunopet.monitor import astct_grades
+
     return {
+        "grades": astct_grades(manifest),
         "car_t_counts": [asdict(count) for count in manifest.car_t_counts],
         "blood_samples": [
             {
@@ -852,7 +945,7 @@ def write_analysis_outputs(
     db_url: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, str]:
-    """Write ``results.json``, the CSV tables and the label maps, and save to the database.
+    """Write ``results.json``, the tables, label maps, images and report; save to the database.
 
     Everything goes into a temporary folder swapped into ``out_dir`` at the end
     (:func:`immunopet.store.atomic_output_folder`); the default SQLite database lives in
@@ -861,7 +954,7 @@ def write_analysis_outputs(
     Returns
     -------
     dict of str to str
-        Paths of what was written (``results``, ``database``).
+        Paths of what was written (``results``, ``report``, ``database``).
 
     """
     from immunopet.result import write_result_files
@@ -875,6 +968,10 @@ def write_analysis_outputs(
         write_result_files(document, folder)
         _write_label_maps(result, folder)
         _write_report_images(result, folder)
+        # The report reads only what was just written (results.json, images/, VOI maps).
+        from immunopet.report import write_report
+
+        write_report(folder)
         if progress is not None:
             progress("write", 1, 2)
         url = db_url or default_url(folder)
@@ -883,5 +980,6 @@ def write_analysis_outputs(
             progress("write", 2, 2)
     return {
         "results": str(out / "results.json"),
+        "report": str(out / "report.html"),
         "database": db_url or default_url(out),
     }

@@ -202,6 +202,9 @@ class StudyResult:
     #: flow), ``blood_samples`` (tracer activity), ``hematocrit``, ``grades`` (ASTCT CRS/ICANS
     #: per day from the clinical records). Empty lists and None when there is no manifest.
     clinical: Mapping[str, Any] = field(default_factory=dict)
+    #: Inter-lesion spread per timepoint and tracer (quant.lesion_spread: n, mean, SD, CoV,
+    #: min, max, range, max/min, and the SD beyond count noise).
+    lesion_spread: tuple[Mapping[str, Any], ...] = ()
     #: Kinetic analyses (Patlak Ki per VOI, CAR T-cell kinetics); None when not possible.
     kinetics: Mapping[str, Any] | None = None
     #: Time-integrated activities and absorbed doses (MIRD); None when not possible.
@@ -248,6 +251,7 @@ class StudyResult:
                 "hematocrit": self.clinical.get("hematocrit"),
                 "grades": list(self.clinical.get("grades", [])),
             },
+            "lesion_spread": [dict(item) for item in self.lesion_spread],
             "kinetics": None if self.kinetics is None else dict(self.kinetics),
             "dosimetry": None if self.dosimetry is None else dict(self.dosimetry),
             "warnings": list(self.warnings),
@@ -322,6 +326,7 @@ EVENT_COLUMNS: Final = (
     "event_id",
     "type",
     "voi_id",
+    "site",
     "day",
     "timepoint_id",
     "x_mm",
@@ -331,12 +336,17 @@ EVENT_COLUMNS: Final = (
     "metric",
     "baseline",
     "current",
+    "change",
+    "uncertainty",
+    "threshold",
     "relative_change",
     "threshold_relative_decrease",
     "threshold_relative_increase",
     "log_ratio_sd",
     "confidence",
 )
+#: The evidence keys copied into events.csv (the rest stays in results.json).
+_EVIDENCE_COLUMNS: Final = EVENT_COLUMNS[9:20]
 
 
 def event_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -349,12 +359,13 @@ def event_rows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
             {
                 **{
                     key: event.get(key)
-                    for key in ("event_id", "type", "voi_id", "day", "timepoint_id", "confidence")
+                    for key in ("event_id", "type", "voi_id", "site", "day", "timepoint_id")
                 },
+                "confidence": event.get("confidence"),
                 "x_mm": centre[0],
                 "y_mm": centre[1],
                 "z_mm": centre[2],
-                **{key: evidence.get(key) for key in EVENT_COLUMNS[8:16]},
+                **{key: evidence.get(key) for key in _EVIDENCE_COLUMNS},
             }
         )
     return rows

@@ -15,9 +15,12 @@ from immunopet import __version__
 from immunopet.cli import (
     analyze,
     demo,
+    dose,
     example,
+    kinetics,
     nuclide,
     plan,
+    report,
     simulate,
     suv,
     tracers,
@@ -34,6 +37,9 @@ _SUBCOMMANDS = (
     plan,
     simulate,
     analyze,
+    kinetics,
+    dose,
+    report,
     demo,
 )
 EXIT_OK = 0

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -80,3 +81,37 @@ def add_vector_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="tumour antigen density relative to the reference tumour (default 1.0)",
     )
+
+
+def non_negative_int(text: str) -> int:
+    """Parse a whole number >= 0 for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+class ProgressBar:
+    """One line per stage on stderr: a bar redrawn in place on a terminal, else its end only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.stage = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 24
+        filled = width if total == 0 else round(width * done / total)
+        line = f"{stage:9} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        line += f"  {time.perf_counter() - self.started:6.1f} s"
+        if self.tty:
+            end = "\n" if done >= total else ""
+            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+        elif done >= total:
+            print(line, file=sys.stderr, flush=True)

@@ -4,38 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from immunopet.cli._common import iso_datetime
+from immunopet.cli._common import ProgressBar, iso_datetime, positive_float
 from immunopet.pipeline import AnalysisOptions, analyze_study, write_analysis_outputs
-
-_STAGES = ("load", "register", "measure", "write")
-
-
-class _ProgressBar:
-    """One line per stage on stderr: a bar redrawn in place on a terminal, else its end only."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.started = time.perf_counter()
-        self.stage = ""
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        width = 24
-        filled = width if total == 0 else round(width * done / total)
-        line = f"{stage:9} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-        line += f"  {time.perf_counter() - self.started:6.1f} s"
-        if self.tty:
-            end = "\n" if done >= total else ""
-            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
-        elif done >= total:
-            print(line, file=sys.stderr, flush=True)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,8 +21,9 @@ def add_parser(subparsers: Any) -> None:
             "PET-BIDS): discover timepoints and tracers, segment organs, register timepoints, "
             "detect lesions on the lesion-finding tracer (FDG by default), track them, and "
             "measure every lesion and organ on every tracer. Writes results.json, "
-            "measurements.csv, lesions.csv and DICOM SEG into --out (replaced as a whole at "
-            "the end) and saves the results to the database."
+            "measurements.csv, lesions.csv, events.csv, DICOM SEG and SR, the images and "
+            "report.html into --out (replaced as a whole at the end) and saves the results to "
+            "the database."
         ),
     )
     parser.add_argument("study_dir", metavar="STUDY_DIR", type=Path, help="one patient's folder")
@@ -82,6 +56,13 @@ def add_parser(subparsers: Any) -> None:
         default="affine",
         help="CT-to-CT registration of the timepoints (default affine)",
     )
+    parser.add_argument(
+        "--psf-fwhm-mm",
+        type=positive_float,
+        metavar="MM",
+        help="PET resolution in the reconstructed images (FWHM, mm) for partial-volume-corrected "
+        "means (default: the manifest's psf_fwhm_mm, else none)",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -89,13 +70,14 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse the study and write the outputs."""
-    progress = _ProgressBar(enabled=not args.quiet)
+    progress = ProgressBar(enabled=not args.quiet)
     options = AnalysisOptions(
         lesion_tracer=args.lesion_tracer,
         registration_mode=args.registration,
         infusion_datetime=args.infusion_datetime,
         manifest=args.manifest,
         progress=progress,
+        psf_fwhm_mm=args.psf_fwhm_mm,
     )
     result = analyze_study(args.study_dir, options)
     document = result.to_dict()
@@ -109,4 +91,5 @@ def run(args: argparse.Namespace) -> int:
             f"{len(result.lesions)} lesion tracks, {len(result.measurements)} measurements "
             f"-> {summary['results']}"
         )
+        print(f"report: {summary['report']}")
     return 0

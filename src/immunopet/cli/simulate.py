@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from immunopet.cli._common import positive_float
+from immunopet.cli._common import non_negative_int, positive_float
 from immunopet.errors import InputError
 from immunopet.simulate import draw_cohort, list_scenarios, load_scenario
 from immunopet.simulate._bids import bids_label, export_patient_bids, write_dataset_description
@@ -26,16 +26,6 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -55,7 +45,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--out", metavar="DIR", help="output folder (must not exist or be empty)")
     parser.add_argument(
         "--seed",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=DEFAULT_SEED,
         metavar="S",
         help=f"random seed of the cohort and the noise (default {DEFAULT_SEED})",
