@@ -125,8 +125,9 @@ def test_simpleitk_geometry_agrees(simulated: tuple[Path, dict[str, Any]]) -> No
 def test_cli_lists_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 11
-    assert lines[0].startswith("cd19_negative_relapse")
+    assert len(lines) == 12
+    assert lines[0].startswith("cd19_lymphoma_demo")  # sorted by name
+    assert lines[1].startswith("cd19_negative_relapse")
 
 
 def test_cli_refuses_non_empty_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
