@@ -47,10 +47,22 @@ every tissue label that is not a cell site. Every timepoint lists the live CAR T
 and per lesion (``"live_car_t_cells"``).
 
 Reporter genes: the probe not taken up by reporter cells follows the small-molecule
-pharmacokinetics, and each live CAR T cell holds ``reporter_uptake_bq_per_cell`` at the scan.
+pharmacokinetics, and each live CAR T cell holds ``reporter_uptake_bq_per_cell`` at the scan
+when the cells are few (many cells share the injected probe, see below).
 Antigen on normal tissue (on-target, off-tumour) and CAR T cells carrying a T-cell marker the
 tracer targets (CD8, granzyme B, ICOS: ``data/t_cell_markers.toml``) add the specific part of
 the tumour curve at their antigen density to the organ (truth key ``organ_antigen_density``).
+
+Mass balance: the body never holds more than the injected activity decayed to the scan.
+The vector model treats the tumour as a negligible sink; whole organs carrying the target
+(liver bile ducts, marrow and nodes holding 10¹² CD8⁺ CAR T cells) are not. Every label's
+specific trapping, and the reporter cells' probe uptake, is therefore a clearance added to
+plasma elimination (two-compartment micro-constants, :func:`_with_sink`), and every curve is
+that of the depleted plasma (truth key ``specific_sink``: the clearance in the model's reference
+body, mL/h, and the specific uptake per unit antigen density relative to no sink). Where the
+typical normal-tissue values plus lesions and inflamed organs would still exceed the injected
+activity (FDG of a light patient with bulky disease), the normal tissues give up the excess in
+proportion (truth key ``normal_tissue_scale``, 1 when not needed; :func:`_conserved`).
 
 Not simulated yet (listed in ``truth.json`` under ``"not_simulated"`` with the reason): SPECT
 cell labels and scanners, cell labels imaged before the infusion, vector formats without
@@ -63,6 +75,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -106,10 +119,11 @@ from immunopet.simulate._scenario import (
 from immunopet.tracers import VectorFormat
 from immunopet.tracers._pharmacokinetics import (
     TwoTissueVectorModel,
+    VectorPharmacokinetics,
     pharmacokinetic_formats,
     vector_pharmacokinetics,
 )
-from immunopet.units import G_PER_KG
+from immunopet.units import G_PER_KG, S_PER_HOUR
 
 __all__ = [
     "FRAME_DURATION_S",
@@ -292,21 +306,108 @@ def _normal_antigens_per_cell(patient: PatientSpec, target: str, day: float) -> 
     return found
 
 
+@dataclass(frozen=True)
+class _Uptake:
+    """True activity of a vector-pharmacokinetic scan (see :func:`_concentrations`).
+
+    Attributes
+    ----------
+    concentration : dict of str to float
+        Bq/mL of every label at the scan start.
+    density : dict of str to float
+        Relative antigen density of every lesion and of the normal labels carrying the target.
+    sink_clearance_ml_per_s : float
+        Plasma clearance of the specific binding, mL/s, in the model's reference body.
+    uptake_factor : float
+        Specific uptake per unit antigen density with the sink over that without it (≤ 1).
+
+    """
+
+    concentration: dict[str, float]
+    density: dict[str, float]
+    sink_clearance_ml_per_s: float
+    uptake_factor: float
+
+
+def _with_sink(
+    parameters: VectorPharmacokinetics, sink_clearance_ml_per_s: float
+) -> VectorPharmacokinetics:
+    """The format's pharmacokinetics with an extra irreversible plasma clearance (a target sink).
+
+    The plasma biexponential is that of a two-compartment model with micro-constants k12, k21,
+    k10 (:attr:`TwoTissueVectorModel.micro_constants_per_s`, Gibaldi & Perrier 1982, ch. 2).
+    Specific binding trapping ``CL_s`` mL/s of plasma adds ``CL_s / V_plasma`` to k10; the
+    exponents become the roots of ``λ² − (k12 + k21 + k10′)·λ + k21·k10′ = 0`` and the α
+    fraction of a bolus into the central compartment ``(λ_α − k21)/(λ_α − λ_β)``. The directly
+    excreted share of elimination is rewritten so that ``(1 − f_excr)·k10`` and hence every
+    organ's and the remainder's trapping stay as tabulated: the model counts the sink as
+    activity leaving its body, and the caller puts it in the labels that carry the target.
+
+    Parameters
+    ----------
+    parameters : VectorPharmacokinetics
+        The tabulated format (``data/vector_pk.toml``).
+    sink_clearance_ml_per_s : float
+        ``CL_s`` ≥ 0, mL/s, in the model's reference body.
+
+    Returns
+    -------
+    VectorPharmacokinetics
+        ``parameters`` itself when ``CL_s`` is 0.
+
+    """
+    if sink_clearance_ml_per_s <= 0.0:
+        return parameters
+    model = TwoTissueVectorModel(parameters)
+    k12, k21, k10 = model.micro_constants_per_s
+    k10_sink = k10 + sink_clearance_ml_per_s / model.body.plasma_volume_ml
+    total = k12 + k21 + k10_sink
+    product = k21 * k10_sink
+    fast = 0.5 * (total + math.sqrt(total * total - 4.0 * product))
+    slow = product / fast  # the smaller root without cancellation
+    return dataclasses.replace(
+        parameters,
+        alpha_half_life_s=math.log(2.0) / fast,
+        beta_half_life_s=math.log(2.0) / slow,
+        alpha_fraction=(fast - k21) / (fast - slow),
+        direct_excretion_fraction=1.0
+        - (1.0 - parameters.direct_excretion_fraction) * k10 / k10_sink,
+    )
+
+
 def _concentrations(
-    patient: PatientSpec, phantom: Phantom, acquisition: _Acquisition, activity_bq: float
-) -> tuple[dict[str, float], dict[str, float]]:
-    """True Bq/mL of every label at the scan start and each label's relative antigen density.
+    patient: PatientSpec,
+    phantom: Phantom,
+    acquisition: _Acquisition,
+    activity_bq: float,
+    *,
+    cell_bq: Mapping[str, float] | None = None,
+) -> _Uptake:
+    """True Bq/mL of every label at the scan start, mass-balanced against the injected activity.
 
     Lesions take the tumour curve at their relative antigen density; normal tissues their own
     curve plus the *specific* part of the tumour curve at theirs (antigen on normal tissue and
-    CAR T cells carrying a T-cell marker target), i.e. tumour(density) − tumour(0).
+    CAR T cells carrying a T-cell marker target): density × (tumour(1) − tumour(0)).
+
+    The model's tumour is a negligible sink of tracer; a normal organ full of antigen (the
+    liver of an on-target, off-tumour toxicity, marrow and nodes full of CD8+ CAR T cells) is
+    not. Every label's specific trapping K_i,specific × density × inflammation factor × its
+    mass (in the reference body: volume × 1 g/mL × M_ref / M) is therefore added to the plasma
+    elimination (:func:`_with_sink`), and all curves, normal and specific, are those of the
+    depleted plasma. The specific activity is then the activity the sink removed from plasma,
+    and the body never holds more than was injected (tested for every built-in scenario).
+    The density on the scan day is taken for the whole time since injection (ASSUMED).
+
+    ``cell_bq`` (reporter genes): Bq the cells of each label would hold with no competition
+    for the probe (live cells × uptake per cell); they join the sink as the equivalent density
+    ``cell_bq / volume / (C per unit density without sinks)`` and are given back, like every
+    specific uptake, times :attr:`_Uptake.uptake_factor`.
     """
     tracer, day = acquisition.tracer, acquisition.day
     elapsed_s = acquisition.delay_h * 3600.0
     parameters = vector_pharmacokinetics(tracer.vector_format)
     times = np.array([elapsed_s])
     reference = TwoTissueVectorModel(parameters)
-    normal = reference.time_activity_curves(times)
     physical = decay_factor(nuclide(tracer.nuclide).half_life_s, elapsed_s)
     # The model's %ID/g is that of its reference body; another body mass (a heavier patient,
     # a mouse) keeps the same SUV = %ID/g × body mass (first-order allometric scaling, ASSUMED).
@@ -316,30 +417,59 @@ def _concentrations(
     from_cells = _car_t_antigens_per_cell(patient, phantom, tracer.target, day)
     on_normal = _normal_antigens_per_cell(patient, tracer.target, day)
 
-    def tumour_percent(relative: float) -> float:
-        model = TwoTissueVectorModel(parameters, antigen_density=relative)
+    def tumour_percent(model_parameters: VectorPharmacokinetics, relative: float) -> float:
+        model = TwoTissueVectorModel(model_parameters, antigen_density=relative)
         return float(model.tissue_percent_id_per_g("tumour", times)[0])
 
-    non_specific = tumour_percent(0.0)
-    concentration: dict[str, float] = {}
     density: dict[str, float] = {}
+    factor: dict[str, float] = {}
     for label in phantom.labels:
+        factor[label] = _inflammation_factor(patient, label, tracer, day)
         antigens = on_normal.get(label, 0.0) + from_cells.get(label, 0.0)
         if label in lesions:
             own = lesions[label].antigens_per_cell.get(tracer.target)
             antigens += 0.0 if own is None else series_value(own, day)
             density[label] = antigens / REFERENCE_ANTIGENS_PER_CELL
-            percent = tumour_percent(density[label])
+        elif label in TISSUE_OF_LABEL and antigens > 0.0:
+            density[label] = antigens / REFERENCE_ANTIGENS_PER_CELL
+    unit_free = tumour_percent(parameters, 1.0) - tumour_percent(parameters, 0.0)
+    equivalent = {
+        label: bq / phantom.volume_ml[label] / (per_percent * unit_free)
+        for label, bq in (cell_bq or {}).items()
+        if bq > 0.0
+    }
+    # Specific trapping of every label, as clearance of the reference body's plasma.
+    reference_g = {
+        label: phantom.volume_ml.get(label, 0.0) * _TISSUE_DENSITY_G_PER_ML * body_scale
+        for label in phantom.labels
+    }
+    weight = sum(value * factor[label] * reference_g[label] for label, value in density.items())
+    weight += sum(value * reference_g[label] for label, value in equivalent.items())
+    sink_ml_per_s = parameters.tumour_specific_ki_ml_per_g_per_s * weight
+    depleted = _with_sink(parameters, sink_ml_per_s)
+    normal = TwoTissueVectorModel(depleted).time_activity_curves(times)
+    non_specific = tumour_percent(depleted, 0.0)
+    unit = tumour_percent(depleted, 1.0) - non_specific
+    concentration: dict[str, float] = {}
+    for label in phantom.labels:
+        if label in lesions:
+            percent = non_specific + density[label] * unit
         elif label in TISSUE_OF_LABEL:
-            percent = float(normal[TISSUE_OF_LABEL[label]][0])
-            if antigens > 0.0:
-                density[label] = antigens / REFERENCE_ANTIGENS_PER_CELL
-                percent += tumour_percent(density[label]) - non_specific
+            percent = float(normal[TISSUE_OF_LABEL[label]][0]) + density.get(label, 0.0) * unit
         else:  # air
             percent = 0.0
-        factor = _inflammation_factor(patient, label, tracer, day)
-        concentration[label] = percent * per_percent * factor
-    return concentration, density
+        in_cells = equivalent.get(label, 0.0) * unit  # reporter cells: no inflammation factor
+        concentration[label] = (percent * factor[label] + in_cells) * per_percent
+    uptake_factor = unit / unit_free if unit_free > 0.0 else 1.0
+    return _Uptake(concentration, density, sink_ml_per_s, uptake_factor)
+
+
+def _sink_truth(uptake: _Uptake) -> dict[str, float]:
+    """Truth of the specific sink of a scan (``"specific_sink"`` in ``truth.json``)."""
+    return {
+        "clearance_ml_per_h": uptake.sink_clearance_ml_per_s * S_PER_HOUR,
+        "uptake_factor": uptake.uptake_factor,
+    }
 
 
 def _fdg_suv_of_label() -> dict[str, float]:
@@ -354,7 +484,7 @@ def _fdg_concentrations(
     acquisition: _Acquisition,
     activity_bq: float,
     weight_kg: float,
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, float], dict[str, Any]]:
     """True Bq/mL of every label for an FDG scan and the true SUVbw of every label."""
     tracer, day = acquisition.tracer, acquisition.day
     physical = decay_factor(nuclide(tracer.nuclide).half_life_s, acquisition.delay_h * 3600.0)
@@ -368,7 +498,7 @@ def _fdg_concentrations(
         else:
             value = normal.get(label, 0.0)
         suv[label] = value * _inflammation_factor(patient, label, tracer, day)
-    return {label: value * per_suv for label, value in suv.items()}, suv
+    return {label: value * per_suv for label, value in suv.items()}, {"suv_bw": suv}
 
 
 def _cell_concentrations(
@@ -416,8 +546,12 @@ def _reporter_concentrations(
 
     The probe not taken up by reporter cells distributes as a small molecule
     (:class:`~immunopet.tracers.TwoTissueVectorModel` of the ``small_molecule`` format,
-    ASSUMED for every probe); each live CAR T cell adds ``reporter_uptake_bq_per_cell`` at the
-    scan start (:func:`~immunopet.simulate._cells.reporter_activity`), spread over its label.
+    ASSUMED for every probe); each live CAR T cell takes up ``reporter_uptake_bq_per_cell`` at
+    the scan start (:func:`~immunopet.simulate._cells.reporter_activity`) when the cells are
+    few, spread over its label. The probe in the cells comes out of the injected probe: the
+    cells are a plasma sink (:func:`_concentrations`), so many cells each hold less than that
+    and together never more than was injected (``reporter_cell_bq_by_site`` holds what they
+    hold). Cells of the ``muscle`` site (the rest of the body) are neither imaged nor a sink.
     Before the infusion there are no reporter cells.
     """
     tracer = acquisition.tracer
@@ -432,16 +566,96 @@ def _reporter_concentrations(
             tracer, vector_format=VectorFormat.SMALL_MOLECULE, target="", cell_label=None
         ),
     )
-    concentration, _ = _concentrations(patient, phantom, probe, activity_bq)
-    in_cells: dict[str, float] = {}
+    demand: dict[str, float] = {}
     if acquisition.day >= 0.0:
         for site, value in reporter_activity(patient, label, [acquisition.day]).items():
-            volume_ml = phantom.volume_ml.get(site, 0.0)
-            if site == "muscle" or volume_ml <= 0.0:
-                continue
-            in_cells[site] = float(value[0])
-            concentration[site] += in_cells[site] / volume_ml
-    return concentration, {"reporter_cell_bq_by_site": in_cells}
+            if site != "muscle" and phantom.volume_ml.get(site, 0.0) > 0.0:
+                demand[site] = float(value[0])
+    uptake = _concentrations(patient, phantom, probe, activity_bq, cell_bq=demand)
+    in_cells = {site: bq * uptake.uptake_factor for site, bq in demand.items()}
+    return uptake.concentration, {
+        "reporter_cell_bq_by_site": in_cells,
+        "specific_sink": _sink_truth(uptake),
+    }
+
+
+def _conserved(
+    concentration: Mapping[str, float],
+    phantom: Phantom,
+    lesions: Collection[str],
+    available_bq: float,
+) -> tuple[dict[str, float], float]:
+    """Concentrations the body can hold, and the factor applied to its normal tissues.
+
+    The normal-tissue values are typical ones (``data/fdg_uptake.toml``, the vector model's
+    organs); lesions and inflamed organs add to them. When the labels would hold more than
+    ``available_bq`` (the injected activity decayed to the scan start), the normal-tissue
+    labels (every label but the lesions) give up the excess in proportion to their activity,
+    as a large tumour burden lowers normal-organ uptake (tumour sink effect; ASSUMED
+    proportional). The factor is 1 when nothing has to be given up.
+
+    Raises
+    ------
+    InputError
+        If the lesions alone would hold more than ``available_bq``.
+
+    """
+    held = {label: concentration[label] * phantom.volume_ml[label] for label in phantom.labels}
+    total = sum(held.values())
+    if total <= available_bq:
+        return dict(concentration), 1.0
+    in_lesions = sum(bq for label, bq in held.items() if label in lesions)
+    if in_lesions >= available_bq:
+        raise InputError(
+            f"the lesions would hold {in_lesions / available_bq:.0%} of the injected activity "
+            "at the scan",
+            field="lesions",
+            hint="lower the lesions' uptake (fdg_suv, antigens_per_cell) or their diameters",
+        )
+    scale = (available_bq - in_lesions) / (total - in_lesions)
+    return {
+        label: value if label in lesions else value * scale
+        for label, value in concentration.items()
+    }, scale
+
+
+def _scan_concentrations(
+    patient: PatientSpec, phantom: Phantom, acquisition: _Acquisition, activity_bq: float
+) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """True Bq/mL of every label of one scan, antigen densities and extra truth keys.
+
+    Dispatches on the tracer: FDG, vector pharmacokinetics, reporter gene or direct cell label
+    (whose bound plus free label is the decayed label by construction). The others pass through
+    :func:`_conserved`: ``normal_tissue_scale`` in the truth is its factor.
+    ``patient.weight_kg`` must be the weight written to the headers (FDG's SUVbw uses it).
+    """
+    tracer = acquisition.tracer
+    if tracer.cell_label is not None and tracer.reporter_uptake_bq_per_cell is None:
+        concentration, totals = _cell_concentrations(patient, phantom, acquisition, activity_bq)
+        return concentration, {}, dict(totals)
+    density: dict[str, float] = {}
+    if _is_fdg(tracer):
+        concentration, extra = _fdg_concentrations(
+            patient, phantom, acquisition, activity_bq, patient.weight_kg
+        )
+    elif tracer.cell_label is None:
+        uptake = _concentrations(patient, phantom, acquisition, activity_bq)
+        concentration, density = uptake.concentration, uptake.density
+        extra = {"specific_sink": _sink_truth(uptake)}
+    else:
+        concentration, extra = _reporter_concentrations(patient, phantom, acquisition, activity_bq)
+    lesions = {lesion.name for lesion in patient.lesions}
+    available_bq = activity_bq * decay_factor(
+        nuclide(tracer.nuclide).half_life_s, acquisition.delay_h * S_PER_HOUR
+    )
+    concentration, scale = _conserved(concentration, phantom, lesions, available_bq)
+    for key in ("suv_bw", "reporter_cell_bq_by_site"):
+        if key in extra:
+            extra[key] = {
+                label: value if label in lesions else value * scale
+                for label, value in extra[key].items()
+            }
+    return concentration, density, extra | {"normal_tissue_scale": scale}
 
 
 def _acquisitions(patient: PatientSpec) -> list[_Acquisition]:
@@ -452,6 +666,78 @@ def _acquisitions(patient: PatientSpec) -> list[_Acquisition]:
         for delay in scan.scan_delays_h
     ]
     return sorted(found, key=lambda item: (item.day, item.tracer.key))
+
+
+def _injected_activity_bq(tracer: PatientTracer) -> float:
+    """Injected activity as written to the headers, Bq (to 10 kBq)."""
+    return round(tracer.activity_mbq * 1e6, -4)
+
+
+def _as_written(patient: PatientSpec) -> PatientSpec:
+    """The patient with weight and height rounded as written to the DICOM headers."""
+    # Mice weigh grams: keep four decimals of kg (DICOM PatientWeight is a decimal string).
+    weight_kg = round(patient.weight_kg, 1 if patient.species == "adult" else 4)
+    height_cm = None if patient.height_cm is None else round(patient.height_cm, 1)
+    return dataclasses.replace(patient, weight_kg=weight_kg, height_cm=height_cm)
+
+
+def _phantom_sex(patient: PatientSpec) -> Literal["M", "F"]:
+    return "M" if _SEX_CODE[patient.sex] == "M" else "F"
+
+
+def _placed_lesions(patient: PatientSpec) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Phantom site of each lesion that has one, and the lesions that have none (skipped)."""
+    site_names = anatomy_sites(patient.species, _phantom_sex(patient))
+    placed: dict[str, str] = {}
+    skipped: list[dict[str, Any]] = []
+    for lesion in patient.lesions:
+        resolved = _resolve_site(lesion.site, site_names)
+        if resolved is None:
+            skipped.append(
+                {"lesion": lesion.name, "reason": f"site {lesion.site!r} is not in the phantom"}
+            )
+        else:
+            placed[lesion.name] = resolved
+    return placed, skipped
+
+
+def _visit_phantom(
+    patient: PatientSpec, placed: Mapping[str, str], visit: float, voxel_mm: float | None
+) -> tuple[Phantom, list[LesionSpec]]:
+    """The phantom of a visit (lesions at their size that day) and its lesion specs."""
+    lesion_specs = [
+        LesionSpec(placed[lesion.name], diameter, lesion.name)
+        for lesion in patient.lesions
+        if lesion.name in placed and (diameter := _lesion_diameter_mm(lesion, visit)) > 0.0
+    ]
+    phantom = build_phantom(
+        patient.species,
+        voxel_mm=voxel_mm,
+        sex=_phantom_sex(patient),
+        weight_kg=patient.weight_kg,
+        height_cm=patient.height_cm,
+        lesions=lesion_specs,
+    )
+    return phantom, lesion_specs
+
+
+def _simulated_acquisitions(
+    patient: PatientSpec,
+) -> tuple[list[_Acquisition], list[dict[str, Any]]]:
+    """Acquisitions the simulator can make, by day, and the skipped ones with the reason."""
+    acquisitions: list[_Acquisition] = []
+    skipped: list[dict[str, Any]] = []
+    for acquisition in _acquisitions(patient):
+        reason = _skip_reason(acquisition.tracer, acquisition.scan, acquisition.day)
+        if reason is None:
+            acquisitions.append(acquisition)
+        else:
+            tracer = acquisition.tracer
+            skipped.append(
+                {"tracer": tracer.key, "agent": tracer.agent, "day": acquisition.day}
+                | {"reason": reason}
+            )
+    return acquisitions, skipped
 
 
 def _write_json(payload: Any, path: Path) -> None:
@@ -503,26 +789,13 @@ def _simulate_into(
     voxel_mm: float | None,
 ) -> dict[str, Any]:
     sex = _SEX_CODE[patient.sex]
-    # Mice weigh grams: keep four decimals of kg (DICOM PatientWeight is a decimal string).
-    weight_kg = round(patient.weight_kg, 1 if patient.species == "adult" else 4)
-    patient = dataclasses.replace(patient, weight_kg=weight_kg)  # as written in the headers
-    height_cm = None if patient.height_cm is None else round(patient.height_cm, 1)
-    not_simulated: list[dict[str, Any]] = []
+    patient = _as_written(patient)
+    weight_kg, height_cm = patient.weight_kg, patient.height_cm
     scans: list[dict[str, Any]] = []
     timepoints: dict[str, dict[str, Any]] = {}
     phantoms: dict[float, Phantom] = {}
     studies: dict[float, StudyIdentity] = {}
-    phantom_sex: Literal["M", "F"] = "M" if sex == "M" else "F"
-    site_names = anatomy_sites(patient.species, phantom_sex)
-    placed: dict[str, str] = {}
-    for lesion in patient.lesions:
-        resolved = _resolve_site(lesion.site, site_names)
-        if resolved is None:
-            not_simulated.append(
-                {"lesion": lesion.name, "reason": f"site {lesion.site!r} is not in the phantom"}
-            )
-        else:
-            placed[lesion.name] = resolved
+    placed, not_simulated = _placed_lesions(patient)
     labels_in_phantom = set(read_toml("anatomy.toml")["tissues"])
     not_simulated.extend(
         {"normal_tissue": tissue.site, "reason": "tissue is not a phantom label"}
@@ -544,17 +817,8 @@ def _simulate_into(
         if _organ_label(item.organ) == "lymph_node" and item.organ != "lymph_node"
     ]
 
-    acquisitions = []
-    for acquisition in _acquisitions(patient):
-        reason = _skip_reason(acquisition.tracer, acquisition.scan, acquisition.day)
-        if reason is None:
-            acquisitions.append(acquisition)
-        else:
-            tracer = acquisition.tracer
-            not_simulated.append(
-                {"tracer": tracer.key, "agent": tracer.agent, "day": acquisition.day}
-                | {"reason": reason}
-            )
+    acquisitions, skipped = _simulated_acquisitions(patient)
+    not_simulated.extend(skipped)
     visit_of = _visits(acquisitions)
     for acquisition in acquisitions:
         tracer, scan, day = acquisition.tracer, acquisition.scan, acquisition.day
@@ -563,19 +827,7 @@ def _simulate_into(
         start = _at_second(injection + timedelta(hours=acquisition.delay_h))
         folder = out / _day_folder(visit)
         if visit not in phantoms:
-            lesion_specs = [
-                LesionSpec(placed[lesion.name], diameter, lesion.name)
-                for lesion in patient.lesions
-                if lesion.name in placed and (diameter := _lesion_diameter_mm(lesion, visit)) > 0.0
-            ]
-            phantom = build_phantom(
-                patient.species,
-                voxel_mm=voxel_mm,
-                sex=phantom_sex,
-                weight_kg=weight_kg,
-                height_cm=height_cm,
-                lesions=lesion_specs,
-            )
+            phantom, lesion_specs = _visit_phantom(patient, placed, visit, voxel_mm)
             phantoms[visit] = phantom
             # One study per visit: its CT and PET share study and frame of reference.
             studies[visit] = StudyIdentity.new(patient.patient_id, start, patient_sex=sex)
@@ -619,22 +871,10 @@ def _simulate_into(
                 },
             }
         phantom = phantoms[visit]
-        activity_bq = round(tracer.activity_mbq * 1e6, -4)
-        extra: dict[str, Any] = {}
-        density: dict[str, float] = {}
-        if _is_fdg(tracer):
-            concentration, true_suv = _fdg_concentrations(
-                patient, phantom, acquisition, activity_bq, weight_kg
-            )
-            extra = {"suv_bw": true_suv}
-        elif tracer.cell_label is None:
-            concentration, density = _concentrations(patient, phantom, acquisition, activity_bq)
-        elif tracer.reporter_uptake_bq_per_cell is not None:
-            concentration, extra = _reporter_concentrations(
-                patient, phantom, acquisition, activity_bq
-            )
-        else:
-            concentration, extra = _cell_concentrations(patient, phantom, acquisition, activity_bq)
+        activity_bq = _injected_activity_bq(tracer)
+        concentration, density, extra = _scan_concentrations(
+            patient, phantom, acquisition, activity_bq
+        )
         lookup = np.zeros(len(phantom.labels), dtype=np.float64)
         for label, index in phantom.labels.items():
             lookup[index] = concentration[label]
@@ -728,6 +968,9 @@ def _simulate_into(
             "reference_antigens_per_cell": REFERENCE_ANTIGENS_PER_CELL,
             "fdg": "SUVbw per label from data/fdg_uptake.toml, lesions their fdg_suv; "
             "C = SUV x decayed activity / body weight in g (scan key 'suv_bw')",
+            "mass_balance": "labels hold at most the injected activity decayed to the scan: "
+            "specific binding and reporter cells deplete the plasma (scan key 'specific_sink'); "
+            "normal tissues give up any remaining excess (scan key 'normal_tissue_scale')",
             "labels_nifti": "uint8 label ids, Quantity unitless; ids per timepoint",
             "coordinates": "DICOM LPS, mm",
         },
