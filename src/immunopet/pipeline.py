@@ -762,7 +762,6 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     from immunopet.dosimetry import dose_from_results
     from immunopet.kinetics import kinetics_from_results
     from immunopet.monitor import guidance_events
-
     from immunopet.quant import lesion_spread
 
     document = result.to_dict()
