@@ -151,23 +151,13 @@ def test_checkpoint_upregulation_and_activation_of_a_simulated_patient(tmp_path:
 
 def test_on_target_off_tumor_of_a_simulated_patient(tmp_path: Path) -> None:
     # on_target_off_tumor.yaml: CAIX CAR T cells; CD8 minibody uptake of the liver x1.8 from
-    # day 3 (T cells in the CAIX-positive bile ducts). FDG added to find the lung metastasis.
+    # day 3 (T cells in the CAIX-positive bile ducts); FDG finds the lung metastasis.
     # Visits: day -3 (FDG 1 h, CD8 minibody 6 h), day 6 (CD8 minibody 6 h).
     scenario = load_scenario("on_target_off_tumor")
     patient = draw_cohort(scenario, 1, seed=7)[0]
-    fdg = PatientTracer(
-        "fdg",
-        "[18F]FDG",
-        VectorFormat("small_molecule"),
-        "glucose metabolism",
-        "F-18",
-        270.0,
-        None,
-    )
     scanner = scenario.scans[0].scanner
     patient = dataclasses.replace(
         patient,
-        tracers=(*patient.tracers, fdg),
         scans=(
             Scan("fdg", -3.0, (1.0,), scanner),
             Scan("cd8_minibody", -3.0, (6.0,), scanner),
