@@ -89,20 +89,13 @@ def test_lineage_switch_of_a_simulated_b_all(tmp_path: Path) -> None:
 
 
 def test_checkpoint_upregulation_and_activation_of_a_simulated_patient(tmp_path: Path) -> None:
-    # t_cell_exhaustion.yaml: PD-L1 2000 -> 20000 per cell in the mesenteric mass by day 21.
-    # The simulator reads lesion antigens of a tracer's target from antigens_per_cell only, so
-    # the PD-L1 series is copied there (pd_l1_per_cell does not reach the PD-L1 tracer). A
-    # granzyme B PET on day 7 (trogocytosis.yaml's tracer) shows the CAR T cells in the lesions.
+    # t_cell_exhaustion.yaml: PD-L1 2000 -> 20000 per cell in the mesenteric mass by day 21
+    # (pd_l1_per_cell, which the PD-L1 IgG binds). A granzyme B PET on day 7
+    # (trogocytosis.yaml's tracer) shows the CAR T cells in the lesions.
     # Visits: day -13 (FDG, PD-L1 IgG 98 h), day 7 (granzyme B 1 h), day 25 (PD-L1 IgG 98 h).
     scenario = load_scenario("t_cell_exhaustion")
     # Seed 1: a patient whose CAR T cells expand (8.5e9 live cells in the mass on day 7).
     patient = draw_cohort(scenario, 1, seed=1)[0]
-    lesions = tuple(
-        dataclasses.replace(
-            lesion, antigens_per_cell={**lesion.antigens_per_cell, "PD-L1": lesion.pd_l1_per_cell}
-        )
-        for lesion in patient.lesions
-    )
     granzyme = PatientTracer(
         "granzyme_b",
         "[68Ga]Ga-NOTA-GZP",
@@ -115,7 +108,6 @@ def test_checkpoint_upregulation_and_activation_of_a_simulated_patient(tmp_path:
     scanner = scenario.scans[0].scanner
     patient = dataclasses.replace(
         patient,
-        lesions=lesions,
         tracers=(*patient.tracers, granzyme),
         scans=(
             Scan("fdg", -13.0, (1.0,), scanner),

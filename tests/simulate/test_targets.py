@@ -179,3 +179,24 @@ def test_t_cell_marker_table_is_cited() -> None:
         assert entry["antigens_per_car_t_cell"] > 0
         assert entry["source"]
         assert entry["confidence"]
+
+
+def test_a_pd_l1_tracer_sees_the_lesions_pd_l1_series(tmp_path: Path) -> None:
+    """t_cell_exhaustion: [89Zr]Zr-atezolizumab binds the lesions' pd_l1_per_cell (x10 by day 21)."""
+    from immunopet.simulate._patient import REFERENCE_ANTIGENS_PER_CELL
+    from immunopet.simulate._scenario import series_value
+
+    scenario = load_scenario("t_cell_exhaustion")
+    scans = tuple(scan for scan in scenario.scans if scan.tracer == "pd_l1_igg")
+    truth = _simulate("t_cell_exhaustion", tmp_path, scans, voxel_mm=12.0)
+    patient = draw_cohort(scenario, 1, seed=5)[0]
+    lesions = {lesion.name: lesion for lesion in patient.lesions}
+    for scan in truth["scans"]:
+        for name, density in scan["lesion_antigen_density"].items():
+            expected = series_value(lesions[name].pd_l1_per_cell, scan["day"])
+            assert density == pytest.approx(expected / REFERENCE_ANTIGENS_PER_CELL, rel=1e-9)
+    mass = [
+        s["lesion_bq_per_ml"]["mesenteric_mass"] / s["injected_activity_bq"] for s in truth["scans"]
+    ]
+    # Up-regulation shows: the day-25 uptake per injected Bq exceeds the baseline one.
+    assert mass[-1] > 1.5 * mass[0]

@@ -295,6 +295,13 @@ def _car_t_antigens_per_cell(
     return found
 
 
+def _is_pd_l1(target: str | None) -> bool:
+    """Whether a tracer's target is PD-L1 (CD274), however it is spelled."""
+    if target is None:
+        return False
+    return target.replace("-", "").replace(" ", "").upper() in {"PDL1", "CD274"}
+
+
 def _normal_antigens_per_cell(patient: PatientSpec, target: str, day: float) -> dict[str, float]:
     """Antigens per cell of ``target`` on normal tissues (on-target, off-tumour), by label."""
     found: dict[str, float] = {}
@@ -428,6 +435,9 @@ def _concentrations(
         antigens = on_normal.get(label, 0.0) + from_cells.get(label, 0.0)
         if label in lesions:
             own = lesions[label].antigens_per_cell.get(tracer.target)
+            if own is None and _is_pd_l1(tracer.target):
+                # The scenario's PD-L1 series (pd_l1_per_cell) is what a PD-L1 tracer binds.
+                own = lesions[label].pd_l1_per_cell
             antigens += 0.0 if own is None else series_value(own, day)
             density[label] = antigens / REFERENCE_ANTIGENS_PER_CELL
         elif label in TISSUE_OF_LABEL and antigens > 0.0:
