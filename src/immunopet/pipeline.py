@@ -34,9 +34,14 @@ from immunopet.image import Quantity, Volume
 from immunopet.io import load_scan
 from immunopet.io.discovery import PetRef, Study, Timepoint, discover_study
 from immunopet.lesions._match import LesionObservation, LesionTrack, track_lesions
+from immunopet.lesions._organs import LIVER_NOISE_REFERENCE
 from immunopet.lesions._register import Registration, register_ct
 from immunopet.quant import StandardizedScan, standardize_scan, voi_statistics
-from immunopet.quant._uncertainty import ImageNoise, estimate_image_noise
+from immunopet.quant._uncertainty import (
+    ImageNoise,
+    estimate_image_noise,
+    slice_variance_factors,
+)
 from immunopet.result import (
     LesionResult,
     LesionTimepoint,
@@ -51,13 +56,14 @@ __all__ = ["AnalysisOptions", "analyze_study"]
 
 #: Organs whose physiological uptake is excluded from lesion detection.
 PHYSIOLOGICAL_ORGANS = ("brain", "urinary_bladder", "kidneys", "heart")
-#: Segmentation helpers that are not organ VOIs (they contain other organs): not measured.
-NOT_MEASURED = ("body", "bone")
+#: Segmentation helpers that are not organ VOIs (they contain other organs, or only serve the
+#: noise estimate): not measured.
+NOT_MEASURED = ("body", "bone", LIVER_NOISE_REFERENCE)
 #: Organ VOIs that give the blood and muscle references of the lesion ratios.
 BLOOD_ORGANS = ("blood_pool_reference", "heart")
 MUSCLE_ORGANS = ("muscle",)
 #: Noise reference regions, in order of preference.
-NOISE_REFERENCES = ("liver_reference", "blood_pool_reference", "liver")
+NOISE_REFERENCES = (LIVER_NOISE_REFERENCE, "liver_reference", "blood_pool_reference", "liver")
 
 Progress = Callable[[str, int, int], None]
 
@@ -182,11 +188,16 @@ def _noise(loaded: _Loaded) -> None:
     for key, standardized in loaded.pets.items():
         activity = standardized.activity
         loaded.noise[key] = None
+        variance = slice_variance_factors(
+            activity.timing, standardized.factors.half_life_s, activity.shape[0]
+        )
         for name in NOISE_REFERENCES:
             if name in loaded.organs:
                 mask = _on_grid(loaded.organs[name], loaded.organ_grid, activity)
                 try:
-                    loaded.noise[key] = estimate_image_noise(activity.array, mask, region=name)
+                    loaded.noise[key] = estimate_image_noise(
+                        activity.array, mask, region=name, slice_variance=variance
+                    )
                 except InputError:
                     continue
                 break
@@ -292,7 +303,11 @@ def _measure(
     mean_bq = suv_mean / factors.suv_bw_factor
     total_bq = mean_bq * volume_ml
     noise = loaded.noise.get(key)
-    se_bq = None if noise is None else noise.mean_standard_error(mean_bq, n_voxels)
+    se_bq = (
+        None
+        if noise is None
+        else noise.mean_standard_error(mean_bq, n_voxels, slice_counts=mask.sum(axis=(1, 2)))
+    )
     percent_per_bq = factors.percent_id_per_ml_factor  # %ID per (Bq/mL x mL)
     return Measurement(
         voi_type=voi_type,

@@ -21,6 +21,7 @@ from immunopet.image import Quantity, Volume
 from immunopet.io import load_scan, read_nifti
 from immunopet.lesions import (
     BLOOD_POOL_REFERENCE,
+    LIVER_NOISE_REFERENCE,
     LIVER_REFERENCE,
     OrganMasks,
     reference_levels,
@@ -63,11 +64,21 @@ def test_noiseless_phantom_organs_match_their_labels(phantom: Any) -> None:
     # Spheres of 30 mm (PERCIST liver) and 20 mm (blood pool) diameter: exactly the voxels whose
     # centres lie within the radius of the sphere's centre.
     index = np.indices(labels.shape).reshape(3, -1).T
-    for name, radius_mm in ((LIVER_REFERENCE, 15.0), (BLOOD_POOL_REFERENCE, 10.0)):
+    for name, radius_mm in (
+        (LIVER_REFERENCE, 15.0),
+        (BLOOD_POOL_REFERENCE, 10.0),
+        (LIVER_NOISE_REFERENCE, 25.0),  # the reference liver is deep enough for 50 mm
+    ):
         mask = organs.masks[name]
         centre = np.argwhere(mask).mean(axis=0)
         distance_mm = np.linalg.norm((index - centre) * 6.0, axis=1).reshape(labels.shape)
         np.testing.assert_array_equal(mask, distance_mm <= radius_mm + 1e-9)
+    # The noise sphere is concentric with the PERCIST sphere and all liver.
+    np.testing.assert_allclose(
+        np.argwhere(organs.masks[LIVER_NOISE_REFERENCE]).mean(axis=0),
+        np.argwhere(organs.masks[LIVER_REFERENCE]).mean(axis=0),
+    )
+    assert np.all(labels[organs.masks[LIVER_NOISE_REFERENCE]] == phantom.labels["liver"])
     assert organs.method["brain"].startswith("PET (no skull found on CT)")
     assert organs.method["lungs"].startswith("CT < -400 HU")
 

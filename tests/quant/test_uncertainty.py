@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 
 from immunopet.errors import InputError
-from immunopet.image import Quantity, Volume
+from immunopet.image import AcquisitionTiming, Quantity, Volume
+from immunopet.physics import nuclide
 from immunopet.planning import scanner
-from immunopet.quant._uncertainty import estimate_image_noise
+from immunopet.quant._uncertainty import (
+    estimate_image_noise,
+    slice_variance_factors,
+    voxels_per_sample,
+)
 from immunopet.simulate import PetSystem
 
 
@@ -62,7 +69,7 @@ def test_correlation_of_blurred_noise_is_measured() -> None:
     sum_w2 = (predicted.coefficient_of_variation / pet.noise_amplification) ** 2 * (
         predicted.counts_per_voxel
     )
-    assert noise.correlation_voxels == pytest.approx(1.0 / sum_w2, rel=0.2)
+    assert noise.correlation_voxels == pytest.approx(1.0 / sum_w2, rel=0.1)
 
 
 def test_small_or_empty_reference_is_refused() -> None:
@@ -71,3 +78,61 @@ def test_small_or_empty_reference_is_refused() -> None:
         estimate_image_noise(image, np.zeros((5, 5, 5), bool), region="none")
     with pytest.raises(InputError, match="no activity"):
         estimate_image_noise(np.zeros((5, 5, 5)), np.ones((5, 5, 5), bool), region="cold")
+
+
+def test_sampled_gaussian_correlation_gives_the_kernels_voxels_per_sample() -> None:
+    # scipy's sampled Gaussian of 0.9 voxel: 1/Σw² and the neighbour correlation computed here
+    # from its weights; the continuous formula 2√π s would give 3.19 (Σw² of the sampled
+    # kernel is larger at small s).
+    from scipy import ndimage
+
+    delta = np.zeros(21)
+    delta[10] = 1.0
+    weights = ndimage.gaussian_filter1d(delta, 0.9, mode="constant", truncate=4.0)
+    rho = float(np.dot(weights[:-1], weights[1:]) / np.dot(weights, weights))
+    assert voxels_per_sample(rho) == pytest.approx(1.0 / float(np.dot(weights, weights)), rel=1e-6)
+
+
+def test_later_bed_positions_carry_more_noise_and_their_se_says_so() -> None:
+    # ¹⁸F, 4 beds of 30 min: the last bed starts 90 min (0.82 half-lives) after the first, so
+    # its decay-corrected voxels carry 1.77 x the variance per Bq/mL (1.33 x the SD).
+    pet = PetSystem(scanner("biograph_mct"))
+    bed_s, per_bed = 1800.0, 10
+    truth = np.full((40, 32, 32), 5000.0)
+    volume = Volume(truth, np.diag([4.0, 4.0, 4.0, 1.0]), Quantity.ACTIVITY_CONCENTRATION)
+    start = datetime(2024, 1, 1, 9)
+    offsets = tuple(float((k // per_bed) * bed_s) for k in range(40))
+    timing = AcquisitionTiming(start, bed_s, start, frame_start_offsets_s=offsets)
+    variance = slice_variance_factors(timing, nuclide("F-18").half_life_s, 40)
+    assert variance is not None
+    assert variance[-1] / variance[0] == pytest.approx(2.0 ** (5400.0 / 6586.2), rel=1e-3)
+    reference = np.zeros(truth.shape, bool)
+    reference[12:18, 8:24, 8:24] = True  # in bed 1
+    first, last = np.zeros(truth.shape, bool), np.zeros(truth.shape, bool)
+    first[2:8, 10:18, 10:18] = True  # bed 0
+    last[32:38, 10:18, 10:18] = True  # bed 3
+    rng = np.random.default_rng(3)
+    means: dict[str, list[float]] = {"first": [], "last": []}
+    se: dict[str, list[float]] = {"first": [], "last": []}
+    se_flat: list[float] = []
+    for _ in range(150):
+        image = pet.acquire(
+            volume, nuclide="F-18", frame_duration_s=bed_s, rng=rng, slices_per_bed=per_bed
+        ).array
+        noise = estimate_image_noise(image, reference, region="bed 1", slice_variance=variance)
+        flat = estimate_image_noise(image, reference, region="bed 1")
+        for name, voi in (("first", first), ("last", last)):
+            mean = float(image[voi].mean(dtype=np.float64))
+            means[name].append(mean)
+            se[name].append(
+                noise.mean_standard_error(mean, int(voi.sum()), slice_counts=voi.sum(axis=(1, 2)))
+            )
+        se_flat.append(flat.mean_standard_error(means["last"][-1], int(last.sum())))
+    for name in ("first", "last"):
+        assert float(np.mean(se[name])) == pytest.approx(
+            float(np.std(means[name], ddof=1)), rel=0.15
+        )
+    spread_last = float(np.std(means["last"], ddof=1))
+    # Without the per-slice factors the last bed's SE is that of bed 1: too small by ~20 %.
+    assert float(np.mean(se_flat)) < 0.9 * spread_last
+    assert slice_variance_factors(AcquisitionTiming(start, bed_s, start), 6586.2, 40) is None

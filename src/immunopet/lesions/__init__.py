@@ -13,6 +13,7 @@ from immunopet.lesions._detect import (
 )
 from immunopet.lesions._organs import (
     BLOOD_POOL_REFERENCE,
+    LIVER_NOISE_REFERENCE,
     LIVER_REFERENCE,
     OrganMasks,
     segment_organs,
@@ -20,6 +21,7 @@ from immunopet.lesions._organs import (
 
 __all__ = [
     "BLOOD_POOL_REFERENCE",
+    "LIVER_NOISE_REFERENCE",
     "LIVER_REFERENCE",
     "DetectedLesion",
     "DetectionMethod",

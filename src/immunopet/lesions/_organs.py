@@ -70,10 +70,20 @@ from immunopet.errors import InputError
 from immunopet.image import Quantity, Volume
 from immunopet.units import ML_PER_MM3
 
-__all__ = ["BLOOD_POOL_REFERENCE", "LIVER_REFERENCE", "OrganMasks", "segment_organs"]
+__all__ = [
+    "BLOOD_POOL_REFERENCE",
+    "LIVER_NOISE_REFERENCE",
+    "LIVER_REFERENCE",
+    "OrganMasks",
+    "segment_organs",
+]
 
 #: Name of the PERCIST liver reference sphere in :attr:`OrganMasks.masks`.
 LIVER_REFERENCE: Final = "liver_reference"
+#: Name of the liver sphere the image noise is measured in (:mod:`immunopet.quant`): centred as
+#: the PERCIST sphere, as large as the liver allows up to ``noise_sphere_max_diameter_mm``
+#: (more voxels, a steadier noise estimate); not a measured VOI.
+LIVER_NOISE_REFERENCE: Final = "liver_noise_reference"
 #: Name of the blood-pool reference sphere in :attr:`OrganMasks.masks`.
 BLOOD_POOL_REFERENCE: Final = "blood_pool_reference"
 
@@ -596,9 +606,19 @@ def _without_hot_spots(context: _Context, region: Mask) -> Mask:
 
 
 def _reference_sphere(
-    context: _Context, name: str, candidate: Mask, diameter_key: str, what: str
+    context: _Context,
+    name: str,
+    candidate: Mask,
+    diameter_key: str,
+    what: str,
+    *,
+    noise_sphere: str | None = None,
 ) -> None:
-    """Place a sphere at the deepest point of ``candidate``'s largest region."""
+    """Place a sphere at the deepest point of ``candidate``'s largest region.
+
+    With ``noise_sphere``, a second, concentric sphere of that name as large as the region
+    allows (the margin kept) up to ``noise_sphere_max_diameter_mm``, never smaller than the first.
+    """
     radius_mm = _organ(diameter_key) / 2.0
     region = _largest(_without_hot_spots(context, _largest(candidate)))
     if not region.any():
@@ -629,6 +649,18 @@ def _reference_sphere(
         f"{2 * radius_mm:g} mm sphere at the deepest point of the largest {what} region"
         f"{hot_rule}, >= {_organ('reference_margin_mm'):g} mm inside it",
     )
+    if noise_sphere is not None:
+        noise_radius_mm = min(
+            _organ("noise_sphere_max_diameter_mm") / 2.0,
+            float(depth[deepest]) - _organ("reference_margin_mm"),
+        )
+        context.found(
+            noise_sphere,
+            _sphere(context.shape, centre, noise_radius_mm, context.spacing),
+            f"{2 * noise_radius_mm:.0f} mm sphere concentric with {name} (the largest up to "
+            f"{_organ('noise_sphere_max_diameter_mm'):g} mm that keeps the margin), for the "
+            "image noise",
+        )
 
 
 def _liver_reference(context: _Context) -> None:
@@ -655,6 +687,7 @@ def _liver_reference(context: _Context) -> None:
         candidate,
         "liver_sphere_diameter_mm",
         f"liver-density ({low:g}-{high:g} HU) right upper abdominal",
+        noise_sphere=LIVER_NOISE_REFERENCE,
     )
 
 

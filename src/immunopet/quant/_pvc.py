@@ -333,10 +333,17 @@ def gtm_correct(
     corrected = inverse @ observed
     observed_se = covariance = corrected_se = None
     if noise is not None:
+        # Voxels of each region per slice (the slices' counting variance differs by bed).
+        slice_of = np.broadcast_to(np.arange(shape[0])[:, None, None], shape).ravel()
+        per_slice = np.zeros((n + 1, shape[0]))
+        np.add.at(per_slice, (flat, slice_of), 1.0)
         observed_se = np.asarray(
             [
-                scale * noise.mean_standard_error(float(mean) / scale, int(count))
-                for mean, count in zip(observed, counts, strict=True)
+                scale
+                * noise.mean_standard_error(
+                    float(mean) / scale, int(count), slice_counts=per_slice[k + 1]
+                )
+                for k, (mean, count) in enumerate(zip(observed, counts, strict=True))
             ],
             dtype=np.float64,
         )
