@@ -448,6 +448,7 @@ def _measurements(
                 "blood": _reference_mean(item, key, BLOOD_ORGANS),
                 "muscle": _reference_mean(item, key, MUSCLE_ORGANS),
             }
+            vois: list[tuple[LesionTrack, npt.NDArray[np.bool_], str]] = []
             for track in tracks if source is not None else ():
                 assert source is not None
                 observation = track.observations.get(source.timepoint.timepoint_id)
@@ -457,11 +458,13 @@ def _measurements(
                 grid = source.suv[lesion_tracer]
                 mask = np.asarray(lesion.mask, dtype=bool)
                 if source is item:
-                    mask = _on_grid(mask, grid, suv)
-                    origin = "detected"
+                    vois.append((track, _on_grid(mask, grid, suv), "detected"))
                 else:
                     mask = _carried_mask(source, mask, grid, item, suv)
-                    origin = f"carried from {source.timepoint.timepoint_id}"
+                    vois.append((track, mask, f"carried from {source.timepoint.timepoint_id}"))
+            if source is not None and source is not item:
+                vois = _redelineated(vois, item, suv)
+            for track, mask, origin in vois:
                 measured = _measure("lesion", track.tracking_id, mask, item, pet, references)
                 if measured is not None:
                     lesion_masks[track.tracking_id] = mask
@@ -480,6 +483,29 @@ def _measurements(
                     found[first:], item, key, lesion_masks, psf_fwhm_mm
                 )
     return found
+
+
+def _redelineated(
+    vois: Sequence[tuple[LesionTrack, npt.NDArray[np.bool_], str]], item: _Loaded, suv: Volume
+) -> list[tuple[LesionTrack, npt.NDArray[np.bool_], str]]:
+    """Carried lesion VOIs drawn again on this scan where it shows them (lesions._redelineate)."""
+    from immunopet.lesions._redelineate import redelineate_lesion
+
+    assert item.organ_grid is not None
+    body = (
+        _on_grid(item.organs["body"], item.organ_grid, suv)
+        if "body" in item.organs
+        else np.ones(suv.shape, dtype=bool)
+    )
+    taken = np.logical_or.reduce([mask for _, mask, _ in vois]) if vois else body & False
+    out = []
+    for track, mask, origin in vois:
+        redone = redelineate_lesion(suv, mask, allowed=body & ~(taken & ~mask))
+        if redone is None:
+            out.append((track, mask, f"{origin}; not re-delineated (the scan does not show it)"))
+        else:
+            out.append((track, redone.mask, f"{origin}; {redone.describe()}"))
+    return out
 
 
 def _partial_volume_corrected(
