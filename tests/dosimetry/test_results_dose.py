@@ -30,6 +30,7 @@ import pytest
 
 from immunopet.dosimetry import (
     REST_OF_BODY,
+    URINARY_BLADDER_CONTENTS,
     dose_from_results,
     estimate_dose,
     lesion_absorbed_dose_gy,
@@ -175,3 +176,59 @@ def test_no_dose_table_without_repeated_scans() -> None:
     assert dose_from_results(build_document(scan_days=(4.0,))) is None
     with pytest.raises(ValueError, match="whole_body_half_life_s"):
         dose_from_results(build_document(), whole_body_half_life_s=-1.0)
+
+
+def _with_bladder_voi(urine_bq_per_ml: float) -> dict:
+    """The study plus a urinary bladder VOI holding ``urine_bq_per_ml`` at every ⁸⁹Zr scan."""
+    document = build_document()
+    for row in [m for m in document["measurements"] if m["voi_id"] == "liver"]:
+        bladder = dict(row)
+        bladder.update(
+            voi_id="urinary_bladder",
+            volume_ml=140.0,  # eroded VOI: smaller than the contents
+            mean_bq_per_ml=urine_bq_per_ml,
+            mean_bq_per_ml_se=0.02 * urine_bq_per_ml,
+            total_uptake_bq=urine_bq_per_ml * 140.0,
+        )
+        document["measurements"].append(bladder)
+    return document
+
+
+def test_bladder_voi_is_the_contents_source_not_the_wall() -> None:
+    """The imaged bladder is urine: a contents source of 200 mL, the wall is its target."""
+    urine_bq_per_ml = 2000.0  # at each acquisition (START decay correction)
+    section = dose_from_results(_with_bladder_voi(urine_bq_per_ml))
+    assert section is not None
+    (injection,) = section["injections"]
+    regions = {row["region"]: row for row in injection["source_regions"]}
+    assert "urinary_bladder" not in regions  # never the wall region
+    contents = regions[URINARY_BLADDER_CONTENTS]
+    assert contents["voi_id"] == "urinary_bladder"
+    assert contents["reference_volume_ml"] == 200.0  # data/urinary_bladder.toml, both sexes
+    activity = np.full(TIMES_S.size, urine_bq_per_ml * 200.0)
+    head = TIMES_S[0] * activity[0]
+    middle = np.sum(0.5 * (activity[1:] + activity[:-1]) * np.diff(TIMES_S))
+    tail = activity[-1] * ZR89_S / math.log(2.0)
+    assert contents["tia_bq_s"] == pytest.approx(head + middle + tail, rel=1e-9)
+    # The contents leave the rest of body.
+    without = dose_from_results(build_document())
+    assert without is not None
+    assert injection["rest_of_body_tia_bq_s"] == pytest.approx(
+        without["injections"][0]["rest_of_body_tia_bq_s"] - contents["tia_bq_s"], rel=1e-9
+    )
+    # Doses are the engine's with the contents source.
+    tia = {row["region"]: row["tia_bq_s"] for row in injection["source_regions"]}
+    expected = estimate_dose({**tia, REST_OF_BODY: injection["rest_of_body_tia_bq_s"]}, "Zr-89")
+    wall = injection["absorbed_dose_gy"]["urinary_bladder"]
+    assert wall == pytest.approx(expected.organ_doses_gy["urinary_bladder"], rel=1e-12)
+    assert "urinary bladder contents" in injection["method"]["bladder"]
+    # The mistake of putting the same decays on the 50 g / 40 g wall region gives them 7.4 times
+    # more wall dose here (non-penetrating part: 1/m_W against 0.5/m_C, 2·200/45 = 8.9; ⁸⁹Zr's
+    # photons: a 45 g sphere absorbs more than the 2.8 mm shell). Before this change the VOI was
+    # not a source at all: its decays were spread over the rest of the body.
+    wrong_tia = {k: v for k, v in tia.items() if k != URINARY_BLADDER_CONTENTS}
+    wrong_tia["urinary_bladder"] = contents["tia_bq_s"]
+    wrong = estimate_dose({**wrong_tia, REST_OF_BODY: injection["rest_of_body_tia_bq_s"]}, "Zr-89")
+    baseline = without["injections"][0]["absorbed_dose_gy"]["urinary_bladder"]
+    ratio = (wrong.organ_doses_gy["urinary_bladder"] - baseline) / (wall - baseline)
+    assert 5.0 < ratio < 15.0

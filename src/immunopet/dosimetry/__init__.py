@@ -7,9 +7,17 @@ time-integrated activity coefficients into effective doses per scan of an imagin
 with published effective doses of immuno-PET agents beside them. ``dose_from_results`` turns
 the time–activity curves of an analysed study into the dose table of ``results.json``.
 ``voxel_absorbed_dose`` gives a dose map by local deposition from registered timepoints, and
-``lesion_dose_statistics`` its mean, D90/D50/D10 and V(d) in a VOI.
+``lesion_dose_statistics`` its mean, D90/D50/D10 and V(d) in a VOI. The urine in the bladder is
+the source region ``URINARY_BLADDER_CONTENTS`` (its target the wall, ``"urinary_bladder"``);
+``bladder_contents_tiac_s`` and ``bladder_contents_tiac_from_curve_s`` give its time-integrated
+activity for urinary excretion and a fixed voiding schedule (3.5 h, ICRP 53/80/106).
 """
 
+from immunopet.dosimetry._bladder import (
+    bladder_contents_tiac_from_curve_s,
+    bladder_contents_tiac_s,
+    default_voiding_schedule_s,
+)
 from immunopet.dosimetry._budget import (
     DoseBudget,
     PublishedDose,
@@ -26,11 +34,13 @@ from immunopet.dosimetry._effective import (
 from immunopet.dosimetry._energy import EnergyPerDecay, energy_per_decay
 from immunopet.dosimetry._mird import (
     REST_OF_BODY,
+    URINARY_BLADDER_CONTENTS,
     DoseEstimate,
     ReferencePhantom,
     absorbed_doses_gy,
     estimate_dose,
     reference_phantom,
+    shell_absorbed_fraction,
     sphere_absorbed_fraction,
 )
 from immunopet.dosimetry._results import dose_from_results, lesion_absorbed_dose_gy
@@ -39,6 +49,7 @@ from immunopet.dosimetry._voxel import VoxelDose, lesion_dose_statistics, voxel_
 
 __all__ = [
     "REST_OF_BODY",
+    "URINARY_BLADDER_CONTENTS",
     "DoseBudget",
     "DoseEstimate",
     "EnergyPerDecay",
@@ -47,6 +58,9 @@ __all__ = [
     "ScanDose",
     "VoxelDose",
     "absorbed_doses_gy",
+    "bladder_contents_tiac_from_curve_s",
+    "bladder_contents_tiac_s",
+    "default_voiding_schedule_s",
     "dose_budget",
     "dose_from_results",
     "effective_dose_sv",
@@ -58,6 +72,7 @@ __all__ = [
     "published_doses",
     "reference_phantom",
     "sex_averaged_effective_dose_sv",
+    "shell_absorbed_fraction",
     "sphere_absorbed_fraction",
     "time_integrated_activity_bq_s",
     "tissue_weights",

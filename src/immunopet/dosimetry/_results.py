@@ -15,6 +15,14 @@
   organ, so its activity is its mean concentration times the organ volume of the ICRP
   Publication 89 reference adults (mass/density of ``data/reference_organs.toml``, mean of the
   two sexes), the usual scaling of organ concentrations to a reference phantom.
+* **Urinary bladder contents**: the organ VOI ``urinary_bladder`` (``data/urinary_bladder.toml
+  [analysis]``) is found from the urinary uptake: it measures the urine, not the 50 g / 40 g
+  wall. Its curve is the ``urinary_bladder_contents`` source (mean concentration × the 200 mL
+  reference content volume, integrated as the organs: the scans sample the contents between
+  voids, no voiding model is laid over them); the wall is a target, dosed by the contents
+  through the ICRP 30 surface convention (:mod:`immunopet.dosimetry._mird`). Putting the same
+  activity on the wall region would overstate the wall dose from it 7–9-fold (2·m_C/m_W ≈ 9
+  for the non-penetrating part); leaving it in the rest of body (as before) understates it.
 * **Rest of body**: the whole body's time-integrated activity minus the source organs'. The
   whole body comes, in this order, from a whole-body VOI of the results (``[dose]
   whole_body_vois``, its total activity integrated like an organ), from a biological
@@ -47,6 +55,7 @@ from immunopet.dosimetry._effective import Sex
 from immunopet.dosimetry._energy import energy_per_decay, joule_per_kev
 from immunopet.dosimetry._mird import (
     REST_OF_BODY,
+    URINARY_BLADDER_CONTENTS,
     _sphere_fraction,
     estimate_dose,
     reference_phantom,
@@ -67,12 +76,20 @@ def _settings() -> dict[str, Any]:
     return dict(read_toml(_TABLE)["dose"])
 
 
+@cache
+def _contents_vois() -> tuple[str, ...]:
+    """Organ VOIs that measure the urinary bladder contents (``data/urinary_bladder.toml``)."""
+    return tuple(
+        str(v) for v in read_toml("urinary_bladder.toml")["analysis"]["contents_vois"]["value"]
+    )
+
+
 def _reference_volume_ml(region: str) -> float:
-    """Mean organ volume of the two ICRP 89 reference adults, mL."""
+    """Mean region volume of the two reference adults (ICRP 89; bladder contents 200 mL), mL."""
     volumes = []
     for sex in _SEXES:
         phantom = reference_phantom(sex)
-        volumes.append(phantom.region_mass_g[region] / phantom.region_density_g_per_ml[region])
+        volumes.append(phantom.source_mass_g()[region] / phantom.source_density_g_per_ml()[region])
     return float(np.mean(volumes))
 
 
@@ -133,13 +150,18 @@ def _injection_dose(
     half_life_s = float(injection.half_life_s)
     physical_per_s = math.log(2.0) / half_life_s
     organs = {c.voi_id: c for c in curves if c.voi_type == "organ"}
+    contents_vois = _contents_vois()
     chosen = []
     for region in settings["source_organs"]:
         substitute = settings.get("substitutes", {}).get(region)
-        if region in organs:
+        # A bladder VOI measures the urine: never a tissue region (the wall), only the contents.
+        if region in organs and region not in contents_vois:
             chosen.append((region, organs[region]))
-        elif substitute in organs:
+        elif substitute in organs and substitute not in contents_vois:
             chosen.append((region, organs[substitute]))
+    contents = next((organs[voi] for voi in contents_vois if voi in organs), None)
+    if contents is not None:
+        chosen.append((URINARY_BLADDER_CONTENTS, contents))
     organ_rows, lesion_rows = [], []
     organ_tia: dict[str, float] = {}
     notes: list[str] = list(injection.warnings)
@@ -239,6 +261,15 @@ def _injection_dose(
             "activity": "activity at each acquisition (not decay-corrected)",
             "organ_activity": "VOI mean concentration × ICRP 89 reference organ volume (mean of "
             "the male and female reference adults)",
+            "bladder": (
+                f"VOI {contents.voi_id!r} = urinary bladder contents (urine): mean concentration × "
+                f"reference content volume {_reference_volume_ml(URINARY_BLADDER_CONTENTS):g} mL, "
+                "integrated as the organs; wall dose = half the contents' equilibrium dose "
+                "(ICRP 30) + photons absorbed in the wall shell"
+                if contents is not None
+                else "no urinary bladder VOI: urine counted in the rest of body, wall dose = "
+                "rest-of-body dose"
+            ),
             "head": head,
             "tail": tail,
             "tia": "trapezoid between acquisitions; before the first: "
