@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from immunopet.dosimetry import REST_OF_BODY, DoseBudget, dose_budget
+import numpy as np
+
+from immunopet.dosimetry import (
+    REST_OF_BODY,
+    URINARY_BLADDER_CONTENTS,
+    DoseBudget,
+    bladder_contents_tiac_from_curve_s,
+    dose_budget,
+)
+from immunopet.physics import nuclide
 from immunopet.tracers import VectorFormat
 from immunopet.tracers._pharmacokinetics import (
     TwoTissueVectorModel,
@@ -26,6 +35,23 @@ __all__ = ["TracerDosePlan", "plan_dose"]
 #: are spread over the rest of the body.
 _SPREAD_OVER_BODY = ("blood", "remainder")
 _NOT_A_REGION = ("whole_body",)
+#: Sample times of the cumulative urinary excretion for the bladder model: 0, then a
+#: logarithmic grid from 1 min to 60 days (the excretion of an antibody goes on for weeks).
+_URINE_GRID_S = np.concatenate(([0.0], np.geomspace(60.0, 60.0 * 86400.0, 2000)))
+
+
+def _bladder_contents_per_bq_s(model: TwoTissueVectorModel, nuclide_name: str) -> float:
+    """Ã/A₀ of the urinary-bladder contents: the model's urinary excretion, voided periodically.
+
+    The cumulative excreted %ID (decay-corrected, ``organ_percent_id``'s ``excreted``) times the
+    renal share of excretion is the cumulative urine fraction U(t) of
+    :func:`immunopet.dosimetry.bladder_contents_tiac_from_curve_s` (default voiding schedule).
+    """
+    excreted = model.organ_percent_id(_URINE_GRID_S)["excreted"] / 100.0
+    urine = np.clip(np.maximum.accumulate(excreted), 0.0, 1.0) * model.parameters.renal_fraction
+    return bladder_contents_tiac_from_curve_s(
+        _URINE_GRID_S, urine, half_life_s=nuclide(nuclide_name).half_life_s
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,9 @@ def plan_dose(
             continue
         key = REST_OF_BODY if region in _SPREAD_OVER_BODY else region
         sources[key] = sources.get(key, 0.0) + decays
+    bladder_s = _bladder_contents_per_bq_s(model, nuclide_name)
+    if bladder_s > 0.0:
+        sources[URINARY_BLADDER_CONTENTS] = bladder_s
     budget = dose_budget(schedule, sources, nuclide_name)
     assumptions = (
         f"pharmacokinetics of the {fmt.value} format from data/vector_pk.toml "
@@ -101,7 +130,9 @@ def plan_dose(
         "activity in blood and in the model's remainder is spread over the rest of the body: "
         "blood-rich organs (heart, lungs, red marrow) get no extra activity, which "
         "under-estimates their dose for long-circulating vectors",
-        "excreted activity leaves the body at once: no bladder or gut-wall dose from excretion",
+        "urinary excretion (the model's renal share of excreted activity) fills the bladder "
+        "contents, voided on the default schedule (dosimetry._bladder); hepatobiliary "
+        "excretion leaves the body at once (no gut-wall dose)",
         "the tumour is outside the pharmacokinetic mass balance and is not a dosimetry region "
         "(small and patient-specific): antigen density does not change the dose",
         *budget.per_bq.assumptions,
