@@ -222,6 +222,84 @@ _SIGNAL: dict[str, str] = {
 }
 
 
+#: Lesion events read as a rise of a tracer's signal from a pre-infusion scan: a truth event is
+#: observable only in a lesion of >= MIN_DIAMETER_MM whose *true* rise (truth.json
+#: lesion_bq_per_ml per injected Bq, pre- and post-infusion scans at the same delay) would be
+#: significant without any counting noise, against the published repeatability of the tracer
+#: class (monitor.assess_change); otherwise no measurement could show it.
+_RISE_GATED = frozenset({"car_t_homing", "t_cell_activation"})
+
+
+def _below_detectable_rise(
+    place: str, tracers: set[str], results: Mapping[str, Any], truth: Mapping[str, Any]
+) -> str | None:
+    from immunopet.monitor._change import assess_change
+    from immunopet.monitor._document import wcv_of
+
+    post_days = [tp["day"] for tp in truth["timepoints"].values() if tp["day"] >= 0]
+    sizes = [
+        tp["lesion_diameters_mm"].get(place, 0.0)
+        for tp in truth["timepoints"].values()
+        if tp["day"] >= 0 and tp["day"] <= max(post_days, default=0.0)
+    ]
+    if sizes and max(sizes) < MIN_DIAMETER_MM:
+        return f"lesion < {MIN_DIAMETER_MM:g} mm after the infusion ({max(sizes):.1f} mm)"
+    best: tuple[float, float] | None = None
+    for post in truth["scans"]:
+        if (
+            post["tracer"] not in tracers
+            or post["day"] < 0
+            or place not in post["lesion_bq_per_ml"]
+        ):
+            continue
+        for pre in truth["scans"]:
+            if (
+                pre["tracer"] != post["tracer"]
+                or pre["day"] >= 0
+                or abs(_delay_h(pre) - _delay_h(post)) > 1.0
+                or not pre["lesion_bq_per_ml"].get(place)
+            ):
+                continue
+            rise = (post["lesion_bq_per_ml"][place] / post["injected_activity_bq"]) / (
+                pre["lesion_bq_per_ml"][place] / pre["injected_activity_bq"]
+            ) - 1.0
+            change = assess_change(
+                "suv_mean",
+                1.0,
+                1.0 + rise,
+                baseline_se=0.0,
+                current_se=0.0,
+                wcv=wcv_of(results, post["tracer"], "lesion"),
+            )
+            if best is None or rise > best[0]:
+                best = (rise, change.threshold_relative_increase)
+            if change.significant and rise > 0:
+                return None
+    if best is None:
+        # No pre-infusion pair: the rules read the lesion-to-blood ratio instead (activation).
+        from immunopet.monitor._document import guidance
+
+        cut = float(guidance()["activation"]["positive_lesion_to_blood"])
+        ratios = [
+            scan["lesion_bq_per_ml"][place] / scan["organ_bq_per_ml"]["heart"]
+            for scan in truth["scans"]
+            if scan["tracer"] in tracers
+            and scan["day"] >= 0
+            and place in scan["lesion_bq_per_ml"]
+            and scan["organ_bq_per_ml"].get("heart")
+        ]
+        if ratios and max(ratios) <= cut:
+            return (
+                f"true lesion-to-blood ratio {max(ratios):.2f} is not above {cut:g} (no "
+                "pre-infusion scan to compare with)"
+            )
+        return None
+    return (
+        f"true signal rise {100 * best[0]:+.1f} % (best same-delay pair) is below the "
+        f"detectable rise +{100 * best[1]:.0f} % at the tracer's repeatability"
+    )
+
+
 def observable(
     kind: str, place: str | None, results: Mapping[str, Any], truth: Mapping[str, Any]
 ) -> str | None:
@@ -229,7 +307,8 @@ def observable(
 
     Lesion events of ``_SIGNAL`` are also unobservable when the truth gives the lesion no
     antigen density on every scan of that tracer class (e.g. no CAR T cells reached it in this
-    patient).
+    patient), and those of ``_RISE_GATED`` when the lesion or its true rise is too small for
+    any measurement (``_below_detectable_rise``).
     """
     from immunopet.monitor._document import scan_classes, site_name
 
@@ -258,6 +337,10 @@ def observable(
         ]
         if densities and not any(d > 0 for d in densities):
             return "the simulated lesion has no specific signal on that tracer (truth density 0)"
+        if kind in _RISE_GATED and place is not None:
+            reason = _below_detectable_rise(place, tracers, results, truth)
+            if reason is not None:
+                return reason
     organ_events = {"car_t_expansion", "crs_inflammation", "icans_inflammation"}
     if kind in organ_events | {"on_target_off_tumor"}:
         organs = {
