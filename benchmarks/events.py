@@ -355,9 +355,17 @@ def implied(
     scenario: Any, truth: Mapping[str, Any], lesions: Sequence[Mapping[str, Any]]
 ) -> set[tuple[str, str]]:
     """(type, place) the scenario implies beyond its ``events`` list (module text)."""
+    from immunopet.monitor._document import guidance, site_name
     from immunopet.simulate._scenario import Fixed
 
     found = {("car_t_expansion", site) for site in scenario.car_t.expansion_sites}
+    # The simulator spreads expansion like the cells (simulate._cells: expansion_sites are not
+    # used), so every expansion organ that holds CAR T cells after the infusion expands.
+    organs = set(guidance()["expansion"]["organs"])
+    for tp in truth["timepoints"].values():
+        for name, cells in (tp.get("live_car_t_cells") or {}).items():
+            if tp["day"] >= 0 and cells > 0 and name in organs:
+                found.add(("car_t_expansion", site_name(name)))
     found |= {
         ("antigen_loss", row["lesion"]) for row in lesions if row["antigen_loss"] >= LOSS_POSITIVE
     }
