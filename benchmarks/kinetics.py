@@ -219,6 +219,36 @@ def stein_study(n_patients: int) -> None:
                 )
 
 
+def stein_information(n_patients: int, replicates: int = 100) -> None:
+    """Posterior spread of ln Cmax against the fit's error: how much six samples can tell.
+
+    The fit is the MAP estimate with the population prior the patients are drawn from; its
+    randomised-MAP bootstrap gives the posterior SD of ln Cmax. An ideal estimator's median
+    |error| is about 0.674 x that SD (Gaussian posterior): the floor no estimator beats.
+    """
+    times = np.array(STEIN_SCHEDULES["days 1,4,7,10,14,28"])
+    print(
+        f"Stein 2019 information limit: {n_patients} patients, days 1,4,7,10,14,28, "
+        f"{replicates} bootstrap replicates each"
+    )
+    for cv in (0.10, 0.20):
+        rng = np.random.default_rng(SEED)
+        patients = stein_patients(rng, n_patients)
+        sigma = np.sqrt(np.log1p(cv**2))
+        errors, spreads = [], []
+        for patient in patients:
+            y = patient.concentration(times) * np.exp(sigma * rng.standard_normal(times.size))
+            fit = fit_stein2019(times, y, relative_sd=cv, n_bootstrap=replicates)
+            errors.append(np.log(fit.cmax.value / patient.cmax_copies_per_ug))
+            spreads.append(np.log(fit.cmax.ci_high / fit.cmax.ci_low) / (2 * 1.96))
+        error, spread = np.array(errors), np.array(spreads)
+        print(
+            f"  CV {100 * cv:.0f} %: fit median |Cmax error| "
+            f"{100 * np.median(np.abs(np.expm1(error))):.1f} %, median posterior SD of ln Cmax "
+            f"{np.median(spread):.3f} -> ideal median |error| ~ {100 * 0.674 * np.median(spread):.1f} %"
+        )
+
+
 def patlak_study(realisations: int) -> None:
     """Bias and coverage of K_i from 3 scans of the simulator's 89Zr-IgG tumour."""
     tissue_noise, blood_noise = 0.10, 0.05
@@ -278,9 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer-voxels", type=int, default=20000)
     parser.add_argument("--stein", action="store_true", help="Stein 2019 recovery study")
     parser.add_argument("--patlak", action="store_true", help="Patlak bias/coverage study")
+    parser.add_argument(
+        "--stein-information", action="store_true", help="Stein Cmax posterior spread study"
+    )
     parser.add_argument("--patients", type=int, default=1000, help="patients per --stein row")
     parser.add_argument("--realisations", type=int, default=4000, help="--patlak realisations")
     args = parser.parse_args(argv)
+    if args.stein_information:
+        stein_information(150)
+        return 0
     if args.stein or args.patlak:
         if args.stein:
             stein_study(args.patients)
