@@ -57,3 +57,19 @@ SUV_JSON_KEYS = frozenset(
         "warnings",
     }
 )
+
+
+def path_to_sphere_surface(rng: np.random.Generator, n: int, radius: float = 1.0) -> np.ndarray:
+    """Monte Carlo photon paths: uniform starts in the unit sphere, isotropic directions.
+
+    Returns the distance from each start to the sphere of ``radius`` (≥ 1) about the centre,
+    shape (n,): the first-flight path lengths of the sphere (radius 1) or of a shell's outer
+    surface. The same seed gives the same paths for any radius.
+    """
+    points = rng.normal(size=(n, 3))
+    points *= (rng.random(n) ** (1.0 / 3.0) / np.linalg.norm(points, axis=1))[:, None]
+    directions = rng.normal(size=(n, 3))
+    directions /= np.linalg.norm(directions, axis=1)[:, None]
+    along = np.sum(points * directions, axis=1)
+    squared = np.sum(points**2, axis=1)
+    return np.asarray(-along + np.sqrt(along**2 - squared + radius**2), dtype=np.float64)

@@ -29,7 +29,7 @@ from immunopet.dosimetry import (
 )
 from immunopet.dosimetry._effective import SEXES
 from immunopet.errors import InputError, TimingError
-from phantoms import HALF_LIFE_S
+from phantoms import HALF_LIFE_S, path_to_sphere_surface
 
 F18_S = HALF_LIFE_S["F-18"]
 HOUR = 3600.0
@@ -187,16 +187,9 @@ def test_bad_inputs_are_refused(call: object, error: type[Exception]) -> None:
 
 @pytest.mark.parametrize(("tau", "outer"), [(0.12, 1.077), (0.3, 1.2), (3.0, 1.5)])
 def test_shell_absorbed_fraction_matches_monte_carlo(tau: float, outer: float) -> None:
-    rng = np.random.default_rng(20262)
     n = 200_000
-    points = rng.normal(size=(n, 3))
-    points *= (rng.random(n) ** (1.0 / 3.0) / np.linalg.norm(points, axis=1))[:, None]
-    directions = rng.normal(size=(n, 3))
-    directions /= np.linalg.norm(directions, axis=1)[:, None]
-    along = np.sum(points * directions, axis=1)
-    squared = np.sum(points**2, axis=1)
-    to_inner = -along + np.sqrt(along**2 - squared + 1.0)
-    to_outer = -along + np.sqrt(along**2 - squared + outer**2)
+    to_inner = path_to_sphere_surface(np.random.default_rng(20262), n)
+    to_outer = path_to_sphere_surface(np.random.default_rng(20262), n, outer)
     absorbed = np.exp(-tau * to_inner) - np.exp(-tau * to_outer)
     expected, error = absorbed.mean(), absorbed.std() / math.sqrt(n)
     assert shell_absorbed_fraction(tau, 1.0, outer) == pytest.approx(expected, abs=4 * error)

@@ -29,7 +29,7 @@ from immunopet.dosimetry import (
 from immunopet.dosimetry._effective import SEXES, Sex
 from immunopet.errors import InputError, NuclideError, TimingError
 from immunopet.physics._nuclides import _icrp107_record
-from phantoms import HALF_LIFE_S
+from phantoms import HALF_LIFE_S, path_to_sphere_surface
 
 J_PER_MEV = 1.602176634e-13  # CODATA 2018, exact
 ZR89_S = HALF_LIFE_S["Zr-89"]
@@ -138,15 +138,9 @@ def test_alpha_emitters_are_refused_by_the_dose_model() -> None:
 
 @pytest.mark.parametrize("tau", [0.005, 0.3, 1.0, 3.0])
 def test_sphere_absorbed_fraction_matches_monte_carlo(tau: float) -> None:
-    rng = np.random.default_rng(20261)
     n = 200_000
     # Uniform points in the unit sphere, isotropic directions, distance to the surface.
-    points = rng.normal(size=(n, 3))
-    points *= (rng.random(n) ** (1.0 / 3.0) / np.linalg.norm(points, axis=1))[:, None]
-    directions = rng.normal(size=(n, 3))
-    directions /= np.linalg.norm(directions, axis=1)[:, None]
-    along = np.sum(points * directions, axis=1)
-    distance = -along + np.sqrt(along**2 - np.sum(points**2, axis=1) + 1.0)
+    distance = path_to_sphere_surface(np.random.default_rng(20261), n)
     absorbed = 1.0 - np.exp(-tau * distance)
     expected, error = absorbed.mean(), absorbed.std() / math.sqrt(n)
     assert sphere_absorbed_fraction(tau, 1.0) == pytest.approx(expected, abs=4 * error + 1e-6)
