@@ -61,7 +61,9 @@ Usage::
     python benchmarks/events.py --patients 1 --scenarios crs,icans --jobs 2
     python benchmarks/events.py --quick               # 2 scenarios x 1 patient, small phantom run
     python benchmarks/events.py --phantom-only        # part 2 only
-    python benchmarks/events.py --work DIR            # keep patients and results in DIR
+    python benchmarks/events.py --work DIR            # keep patients and results in DIR; a
+                                                      # later run with the same DIR skips the
+                                                      # patients already done (run in parts)
     python benchmarks/events.py --rescore DIR         # score the results kept in DIR again
 
 This is a measurement, not a test: the exit status is 1 only when a simulation or an analysis
@@ -129,6 +131,9 @@ def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
     from immunopet.simulate._patient import simulate_patient
 
     folder = Path(work) / name / f"P{patient_index + 1:04d}"
+    if (folder / "results.json").is_file() and (folder / "truth.json").is_file():
+        # Done by an earlier run with the same --work: a long cohort can be run in parts.
+        return {"scenario": name, "patient": folder.name, "folder": str(folder), "resumed": True}
     started = time.perf_counter()
     try:
         scenario = load_scenario(name)
@@ -144,6 +149,7 @@ def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
         result = analyze_study(
             folder / "study", AnalysisOptions(lesion_tracer=_lesion_tracer(scenario))
         )
+        # truth.json last: a patient counts as done only when both documents are complete.
         (folder / "results.json").write_text(json.dumps(result.to_dict(), default=list))
         (folder / "truth.json").write_text(json.dumps(truth, default=list))
         shutil.rmtree(folder / "study", ignore_errors=True)  # keep only the documents
@@ -791,6 +797,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if "error" in item:
                     status = 1
                     print(f"FAILED {item['scenario']} {item['patient']}:\n{item['error']}")
+                elif item.get("resumed"):
+                    print(f"{item['scenario']:24s} {item['patient']} done by an earlier run")
                 else:
                     print(
                         f"{item['scenario']:24s} {item['patient']} simulate "
