@@ -248,7 +248,10 @@ def _below_detectable_rise(
         for tp in truth["timepoints"].values()
         if tp["day"] >= 0 and tp["day"] <= max(post_days, default=0.0)
     ]
-    if sizes and max(sizes) < MIN_DIAMETER_MM:
+    # The size floor is the adult one (clinical PET); mouse tumours of a few mm are well
+    # resolved by small-animal scanners (~1-2 mm FWHM).
+    adult = truth["patient"].get("species", "adult") == "adult"
+    if adult and sizes and max(sizes) < MIN_DIAMETER_MM:
         return f"lesion < {MIN_DIAMETER_MM:g} mm after the infusion ({max(sizes):.1f} mm)"
     best: tuple[float, float] | None = None
     for post in truth["scans"]:
@@ -336,10 +339,11 @@ def observable(
             return f"no {names} scan {when}"
     if kind in _SIGNAL:
         tracers = classes[_SIGNAL[kind]]
+        # Reporter and cell-label scans carry no antigen density (their signal is the cells').
         densities = [
             scan["lesion_antigen_density"].get(place, 0.0)
             for scan in truth["scans"]
-            if scan["tracer"] in tracers
+            if scan["tracer"] in tracers and scan["lesion_antigen_density"]
         ]
         if densities and not any(d > 0 for d in densities):
             return "the simulated lesion has no specific signal on that tracer (truth density 0)"
