@@ -392,3 +392,20 @@ def test_reference_spheres_lie_inside_their_organs_and_measure_them(
         for name in ("spleen", "brain", "kidneys"):
             mean = float(case.suv.array[case.organs.masks[name]].mean())
             assert mean == pytest.approx(case.truth_suv[name], rel=0.05), name
+
+
+def test_a_thin_mediastinum_gets_a_smaller_blood_pool_sphere_inside_the_heart() -> None:
+    # The 95.9 kg, 179.9 cm female phantom: the heart's blood region is 12 mm deep, too thin
+    # for the 20 mm sphere with its 4 mm margin (it was not found at all before); the largest
+    # sphere that keeps the margin (16 mm at 6 mm voxels) lies wholly in the heart.
+    phantom = build_phantom("adult", voxel_mm=6.0, sex="F", weight_kg=95.9, height_cm=179.9)
+    organs = segment_organs(phantom.ct)
+    assert BLOOD_POOL_REFERENCE not in organs.not_found
+    assert "too thin for 20 mm" in organs.method[BLOOD_POOL_REFERENCE]
+    mask = organs.masks[BLOOD_POOL_REFERENCE]
+    labels = phantom.label_map.array
+    assert mask.sum() >= 5
+    assert np.all(labels[mask] == phantom.labels["heart"])
+    # Never below the 10 mm floor: a 10 mm sphere on 6 mm voxels has at least one voxel.
+    diameter_mm = float(organs.method[BLOOD_POOL_REFERENCE].split(" mm")[0])
+    assert 10.0 <= diameter_mm < 20.0

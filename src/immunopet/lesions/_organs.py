@@ -613,11 +613,14 @@ def _reference_sphere(
     what: str,
     *,
     noise_sphere: str | None = None,
+    min_diameter_key: str | None = None,
 ) -> None:
     """Place a sphere at the deepest point of ``candidate``'s largest region.
 
     With ``noise_sphere``, a second, concentric sphere of that name as large as the region
     allows (the margin kept) up to ``noise_sphere_max_diameter_mm``, never smaller than the first.
+    With ``min_diameter_key``, a region too thin for the sphere gets the largest one that keeps
+    the margin, down to that diameter (a thin mediastinum, a small heart).
     """
     radius_mm = _organ(diameter_key) / 2.0
     region = _largest(_without_hot_spots(context, _largest(candidate)))
@@ -628,7 +631,13 @@ def _reference_sphere(
     depth = _depth_mm(region[box], context.spacing)
     deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
     needed_mm = radius_mm + _organ("reference_margin_mm")
-    if float(depth[deepest]) <= needed_mm:
+    shrunk = ""
+    if float(depth[deepest]) <= needed_mm and min_diameter_key is not None:
+        fitting_mm = float(depth[deepest]) - _organ("reference_margin_mm")
+        if 2.0 * fitting_mm >= _organ(min_diameter_key):
+            shrunk = f" (the region is too thin for {2 * radius_mm:g} mm)"
+            radius_mm = fitting_mm
+    if not shrunk and float(depth[deepest]) <= needed_mm:
         context.missing(
             name,
             f"the {what} region is too thin for a {2 * radius_mm:g} mm sphere (deepest point "
@@ -646,8 +655,8 @@ def _reference_sphere(
     context.found(
         name,
         sphere,
-        f"{2 * radius_mm:g} mm sphere at the deepest point of the largest {what} region"
-        f"{hot_rule}, >= {_organ('reference_margin_mm'):g} mm inside it",
+        f"{2 * radius_mm:.3g} mm sphere at the deepest point of the largest {what} region"
+        f"{shrunk}{hot_rule}, >= {_organ('reference_margin_mm'):g} mm inside it",
     )
     if noise_sphere is not None:
         noise_radius_mm = min(
@@ -720,6 +729,7 @@ def _blood_pool_reference(context: _Context) -> None:
         candidate,
         "blood_pool_sphere_diameter_mm",
         f"blood-density ({low:g}-{high:g} HU) mediastinal (between the lungs)",
+        min_diameter_key="blood_pool_sphere_min_diameter_mm",
     )
 
 
