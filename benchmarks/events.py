@@ -322,10 +322,24 @@ def _below_detectable_rise(
             and place in scan["lesion_bq_per_ml"]
             and scan["organ_bq_per_ml"].get("heart")
         ]
-        if ratios and max(ratios) <= cut:
+        if not ratios:
+            return None
+        from immunopet.monitor._change import assess_ratio
+        from immunopet.monitor._document import wcv_of
+
+        tracer = next(iter(sorted(tracers)))
+        test = assess_ratio(
+            "lesion_to_blood",
+            max(ratios),
+            cut,
+            relative_se=0.0,
+            wcv=wcv_of(results, tracer, "lesion"),
+        )
+        if not (test.significant and test.log_ratio > 0):
             return (
-                f"true lesion-to-blood ratio {max(ratios):.2f} is not above {cut:g} (no "
-                "pre-infusion scan to compare with)"
+                f"true lesion-to-blood ratio {max(ratios):.2f} is not above {cut:g} beyond the "
+                f"repeatability (needs > {cut * (1 + test.threshold_relative_increase):.2f}; "
+                "no pre-infusion scan to compare with)"
             )
         return None
     return (
