@@ -497,7 +497,9 @@ def _redelineated(
         if "body" in item.organs
         else np.ones(suv.shape, dtype=bool)
     )
-    taken = np.logical_or.reduce([mask for _, mask, _ in vois]) if vois else body & False
+    taken = np.zeros(suv.shape, dtype=bool)
+    for _, mask, _ in vois:
+        taken |= mask
     out = []
     for track, mask, origin in vois:
         redone = redelineate_lesion(suv, mask, allowed=body & ~(taken & ~mask))

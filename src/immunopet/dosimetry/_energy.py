@@ -22,7 +22,7 @@ from immunopet.physics import EmissionLine, canonical_nuclide_name
 from immunopet.physics._nuclides import _icrp107_record
 from immunopet.units import KEV_PER_MEV
 
-__all__ = ["EnergyPerDecay", "energy_per_decay", "joule_per_kev"]
+__all__ = ["EnergyPerDecay", "energy_per_decay", "joule_per_kev", "low_let_energy_per_decay"]
 
 #: ICRP-107 emission kinds deposited locally (charged particles).
 NON_PENETRATING_KINDS = (
@@ -153,3 +153,31 @@ def energy_per_decay(nuclide_name: str) -> EnergyPerDecay:
         key=lambda line: line.energy_kev,
     )
     return EnergyPerDecay(nuclide=name, by_kind_j=by_kind_j, photon_lines=tuple(lines))
+
+
+def low_let_energy_per_decay(nuclide_name: str, *, model: str) -> EnergyPerDecay:
+    """:func:`energy_per_decay` for a model that covers photon and electron emitters only.
+
+    Parameters
+    ----------
+    nuclide_name : str
+        As for :func:`energy_per_decay`.
+    model : str
+        What refuses the nuclide, for the message (e.g. ``"voxel dose"``).
+
+    Raises
+    ------
+    NuclideError
+        If the nuclide emits α particles, fission fragments or neutrons (radiation weighting
+        factor > 1; progeny not followed).
+
+    """
+    energy = energy_per_decay(nuclide_name)
+    if energy.high_let_j > 0.0:
+        raise NuclideError(
+            f"{energy.nuclide} emits α particles, fission fragments or neutrons; {model} covers "
+            "photon and electron emitters only (radiation weighting factor 1, progeny not "
+            "followed)",
+            field="nuclide",
+        )
+    return energy

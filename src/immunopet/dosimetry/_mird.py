@@ -75,8 +75,13 @@ from immunopet.dosimetry._effective import (
     effective_dose_tissues,
     sex_averaged_effective_dose_sv,
 )
-from immunopet.dosimetry._energy import EnergyPerDecay, energy_per_decay, joule_per_kev
-from immunopet.errors import InputError, NuclideError
+from immunopet.dosimetry._energy import (
+    EnergyPerDecay,
+    energy_per_decay,
+    joule_per_kev,
+    low_let_energy_per_decay,
+)
+from immunopet.errors import InputError
 from immunopet.units import G_PER_KG
 
 __all__ = [
@@ -490,13 +495,7 @@ def absorbed_doses_gy(
     1.84
 
     """
-    energy = energy_per_decay(nuclide_name)
-    if energy.high_let_j > 0.0:
-        raise NuclideError(
-            f"{energy.nuclide} emits α particles, fission fragments or neutrons; the planning "
-            "model covers photon and electron emitters only (radiation weighting factor 1)",
-            field="nuclide",
-        )
+    energy = low_let_energy_per_decay(nuclide_name, model="the planning model")
     phantom = reference_phantom(sex)
     tia = _checked_tia(organ_tia_bq_s, phantom)
     if URINARY_BLADDER_CONTENTS in tia and URINARY_BLADDER_WALL not in tia:

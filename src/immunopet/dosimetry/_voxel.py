@@ -42,11 +42,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from immunopet.dosimetry._energy import energy_per_decay
+from immunopet.dosimetry._energy import low_let_energy_per_decay
 from immunopet.dosimetry._mird import reference_phantom
 from immunopet.dosimetry._results import lesion_absorbed_dose_gy
 from immunopet.dosimetry._tia import Head, Tail
-from immunopet.errors import GeometryError, InputError, NuclideError, TimingError
+from immunopet.errors import GeometryError, InputError, TimingError
 from immunopet.image import Quantity, Volume
 from immunopet.physics import decay_factor, nuclide
 from immunopet.units import G_PER_KG
@@ -289,13 +289,7 @@ def voxel_absorbed_dose(
         raise InputError(f"tail must be 'physical', 'exponential' or 'none', got {tail!r}")
     if head not in ("constant", "linear"):
         raise InputError(f"head must be 'constant' or 'linear', got {head!r}")
-    energy = energy_per_decay(nuclide_name)
-    if energy.high_let_j > 0.0:
-        raise NuclideError(
-            f"{energy.nuclide} emits α particles, fission fragments or neutrons; voxel dose covers "
-            "electron and photon emitters only (progeny not followed)",
-            field="nuclide",
-        )
+    energy = low_let_energy_per_decay(nuclide_name, model="voxel dose")
     half_life_s = nuclide(energy.nuclide).half_life_s
     physical_per_s = math.log(2.0) / half_life_s
     times, references = _checked_inputs(activity, times_s, decay_reference_s)

@@ -41,6 +41,7 @@ import numpy.typing as npt
 
 from immunopet.image import Volume
 from immunopet.lesions._detect import (
+    _MIN_SHELL_VOXELS,
     DetectionMethod,
     _candidate,
     _check_suv,
@@ -56,8 +57,6 @@ __all__ = ["Redelineation", "redelineate_lesion"]
 
 Mask = npt.NDArray[np.bool_]
 _SECTION: Final = "redelineation"
-#: Fewest shell voxels for a background.
-_MIN_SHELL_VOXELS: Final = 20
 
 
 @dataclass(frozen=True)
