@@ -28,6 +28,7 @@ from immunopet.tracers._pharmacokinetics import (
     organ_decays_per_bq,
     vector_pharmacokinetics,
 )
+from immunopet.units import S_PER_DAY, S_PER_MINUTE
 
 __all__ = ["TracerDosePlan", "plan_dose"]
 
@@ -37,7 +38,7 @@ _SPREAD_OVER_BODY = ("blood", "remainder")
 _NOT_A_REGION = ("whole_body",)
 #: Sample times of the cumulative urinary excretion for the bladder model: 0, then a
 #: logarithmic grid from 1 min to 60 days (the excretion of an antibody goes on for weeks).
-_URINE_GRID_S = np.concatenate(([0.0], np.geomspace(60.0, 60.0 * 86400.0, 2000)))
+_URINE_GRID_S = np.concatenate(([0.0], np.geomspace(S_PER_MINUTE, 60.0 * S_PER_DAY, 2000)))
 
 
 def _bladder_contents_per_bq_s(model: TwoTissueVectorModel, nuclide_name: str) -> float:
