@@ -6,7 +6,8 @@ Two parts, both with fixed seeds.
 by default), drawn with ``draw_cohort(scenario, N, seed=COHORT_SEED + scenario index)``,
 simulated with the scenario's own tracers and scan schedule (clinical activities, counting
 noise; adult voxels ``--voxel-mm``, default 6 mm as in ``tests/pipeline``; mice at the
-simulator's default) and analysed in process with :func:`immunopet.pipeline.analyze_study`
+simulator's default; mice with a reader's organ VOIs, and in ``READER_TUMOUR_SCENARIOS`` the
+tumour VOI too, from the truth: :func:`_reader_vois`) and analysed in process with :func:`immunopet.pipeline.analyze_study`
 (lesions found on FDG, else on the CAR-target tracer, else on the first tracer). The events
 are those of :func:`immunopet.monitor.guidance_events` on the results document; the truth is
 the simulator's ``truth.json`` (never read by the analysis). Scoring:
@@ -123,6 +124,29 @@ def _lesion_tracer(scenario: Any) -> str | None:
     return keys[0] if keys else None
 
 
+#: Mouse scenarios whose tumour VOI the reader draws too (on the CT: a subcutaneous mass),
+#: analysed with the reader's lesion VOIs only: the cell scan cannot show a tumour the cells
+#: did not reach.
+READER_TUMOUR_SCENARIOS = frozenset({"poor_homing"})
+
+
+def _reader_vois(name: str, species: str, truth: Mapping[str, Any], study: Path) -> str:
+    """A reader's VOIs for a mouse study; returns ``AnalysisOptions.lesion_vois``.
+
+    Mice get no built-in organ segmentation (it is for patients' CT), so the reader's organ
+    VOIs are written into every visit (:func:`immunopet.simulate.write_reader_vois`: exact
+    VOIs from the truth, a best-case reader); with ``READER_TUMOUR_SCENARIOS`` the tumours
+    too, and only those are lesions. Patients: nothing written, ``"detect"``.
+    """
+    if species != "mouse":
+        return "detect"
+    from immunopet.simulate import write_reader_vois
+
+    with_tumour = name in READER_TUMOUR_SCENARIOS
+    write_reader_vois(study, truth, lesions=with_tumour)
+    return "masks" if with_tumour else "detect"
+
+
 def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
     """Simulate and analyse one patient; returns where its files are and how long it took."""
     name, scenario_index, patient_index, work, voxel_mm = job
@@ -146,8 +170,10 @@ def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
             patient, folder / "study", rng=np.random.default_rng(seed), voxel_mm=voxel
         )
         simulated = time.perf_counter()
+        lesion_vois = _reader_vois(name, patient.species, truth, folder / "study")
         result = analyze_study(
-            folder / "study", AnalysisOptions(lesion_tracer=_lesion_tracer(scenario))
+            folder / "study",
+            AnalysisOptions(lesion_tracer=_lesion_tracer(scenario), lesion_vois=lesion_vois),
         )
         # truth.json last: a patient counts as done only when both documents are complete.
         (folder / "results.json").write_text(json.dumps(result.to_dict(), default=list))
@@ -833,10 +859,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             work = args.work or Path(tempfile.mkdtemp(prefix="immunopet-events-"))
             all_names = scenario_names()
+            # Patient by patient across the scenarios, so a run stopped early (or done in
+            # parts with --work) has about as many patients in each.
             jobs = [
                 (name, all_names.index(name), i, str(work), args.voxel_mm)
-                for name in names
                 for i in range(args.patients)
+                for name in names
             ]
             started = time.perf_counter()
             if args.jobs > 1:

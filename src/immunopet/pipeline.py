@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -54,7 +54,8 @@ from immunopet.result import (
 
 __all__ = ["AnalysisOptions", "analyze_study"]
 
-#: Organs whose physiological uptake is excluded from lesion detection.
+#: Organs whose physiological uptake is excluded from lesion detection, for tracers without an
+#: entry of their own in lesion_detection.toml ``[physiological]`` (lesions.physiological_uptake).
 PHYSIOLOGICAL_ORGANS = ("brain", "urinary_bladder", "kidneys", "heart")
 #: Segmentation helpers that are not organ VOIs (they contain other organs, or only serve the
 #: noise estimate): not measured.
@@ -81,6 +82,14 @@ class AnalysisOptions:
     #: Image-domain PET resolution (FWHM, mm) for partial-volume correction; None: the
     #: manifest's ``psf_fwhm_mm``, else no correction.
     psf_fwhm_mm: float | None = None
+    #: Where lesion VOIs come from: ``"detect"`` (automatic detection; a reader's lesion VOI
+    #: in the study's masks replaces the detections it overlaps) or ``"masks"`` (the reader's
+    #: lesion VOIs only, as in preclinical studies drawn in PMOD; no automatic detection).
+    lesion_vois: str = "detect"
+
+
+#: Choices of :attr:`AnalysisOptions.lesion_vois`.
+LESION_VOIS: Final = ("detect", "masks")
 
 
 @dataclass
@@ -96,6 +105,8 @@ class _Loaded:
     organ_sources: dict[str, str] = field(default_factory=dict)
     noise: dict[str, ImageNoise | None] = field(default_factory=dict)
     lesions: list[Any] = field(default_factory=list)  # DetectedLesion of the lesion tracer
+    #: A reader's lesion VOIs from the visit's masks: name -> (mask on organ_grid, file name).
+    reader_lesions: dict[str, tuple[npt.NDArray[np.bool_], str]] = field(default_factory=dict)
     registration: Registration = field(default_factory=Registration.identity)
 
 
@@ -171,7 +182,12 @@ def _organs(loaded: _Loaded, lesion_tracer: str) -> None:
     for path in loaded.timepoint.masks:
         labels = load_label_map(path, grid)
         for name in sorted(set(labels.canonical_names.values())):
-            if name in loaded.organs or _is_lesion_name(name):
+            if _is_lesion_name(name):
+                mask = np.asarray(labels.mask(name).array, dtype=np.bool_)
+                if mask.any() and name not in loaded.reader_lesions:
+                    loaded.reader_lesions[name] = (mask, Path(path).name)
+                continue
+            if name in loaded.organs:
                 continue
             loaded.organs[name] = np.asarray(labels.mask(name).array, dtype=np.bool_)
             loaded.organ_sources[name] = f"mask {Path(path).name}"
@@ -210,22 +226,30 @@ def _organ_masks(loaded: _Loaded) -> Any:
     return OrganMasks(dict(loaded.organs), dict(loaded.organ_sources), loaded.organ_grid)
 
 
-def _detect(loaded: _Loaded, lesion_tracer: str, options: AnalysisOptions) -> None:
+def _detect(
+    loaded: _Loaded, lesion_tracer: str, options: AnalysisOptions, length_scale: float
+) -> None:
     from immunopet.io.discovery import is_fdg
-    from immunopet.lesions import detect_lesions, reference_levels
+    from immunopet.lesions import detect_lesions, physiological_uptake, reference_levels
 
     suv = loaded.suv.get(lesion_tracer)
     if suv is None:
         return
+    readers = _reader_lesions(loaded, suv)
+    if options.lesion_vois == "masks":
+        loaded.lesions = readers
+        return
     organs = _organ_masks(loaded)
     on_suv = organs.on_grid(suv)
-    exclude = on_suv.union(PHYSIOLOGICAL_ORGANS)
+    pet = next(p for p in loaded.timepoint.pets if p.tracer.key == lesion_tracer)
+    physiology = physiological_uptake(pet.tracer.agent, pet.tracer.target)
+    names = PHYSIOLOGICAL_ORGANS if physiology is None else physiology[1]
+    exclude = on_suv.union(names)
     try:
         reference = reference_levels(suv, organs)
     except InputError:
         reference = None
-    pet = next(p for p in loaded.timepoint.pets if p.tracer.key == lesion_tracer)
-    loaded.lesions = list(
+    detected = list(
         detect_lesions(
             suv,
             method=options.detection,
@@ -233,8 +257,46 @@ def _detect(loaded: _Loaded, lesion_tracer: str, options: AnalysisOptions) -> No
             reference=reference,
             organs=on_suv,
             tracer="fdg" if is_fdg(pet.tracer.agent) else pet.tracer.key,
+            length_scale=length_scale,
         )
     )
+    # A reader's lesion VOI replaces the detections it overlaps.
+    drawn = np.zeros(suv.shape, dtype=bool)
+    for lesion in readers:
+        drawn |= lesion.mask
+    loaded.lesions = readers + [d for d in detected if not (d.mask & drawn).any()]
+
+
+def _reader_lesions(loaded: _Loaded, suv: Volume) -> list[Any]:
+    """The reader's lesion VOIs of a visit (lesion-named structures of its masks) on ``suv``."""
+    from immunopet.lesions import DetectedLesion, DetectionRecord
+
+    assert loaded.organ_grid is not None
+    found = []
+    for name, (mask, file_name) in sorted(loaded.reader_lesions.items()):
+        region = _on_grid(mask, loaded.organ_grid, suv)
+        if not region.any():
+            continue
+        centre = suv.index_to_lps(np.argwhere(region).mean(axis=0))
+        record = DetectionRecord(
+            method="reader_voi",
+            parameters={},
+            threshold_suv=None,
+            floor_suv=None,
+            background_suv=None,
+            peak_to_background=None,
+            excluded=(),
+            source=f"mask {file_name}, structure {name!r}",
+        )
+        found.append(
+            DetectedLesion(
+                mask=region,
+                centroid_lps_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
+                statistics=voi_statistics(suv, suv.mask(region)),
+                method=record,
+            )
+        )
+    return found
 
 
 def _register(loaded: Sequence[_Loaded], mode: str, options: AnalysisOptions) -> None:
@@ -435,8 +497,10 @@ def _measurements(
     tracks: Sequence[LesionTrack],
     lesion_tracer: str,
     psf_fwhm_mm: float | None = None,
+    length_scale: float = 1.0,
 ) -> list[Measurement]:
     found: list[Measurement] = []
+    cell_tracers = _cell_tracers(loaded)
     for item in loaded:
         source = _lesion_source(item, loaded, lesion_tracer)
         for pet in item.timepoint.pets:
@@ -449,10 +513,12 @@ def _measurements(
                 "muscle": _reference_mean(item, key, MUSCLE_ORGANS),
             }
             vois: list[tuple[LesionTrack, npt.NDArray[np.bool_], str]] = []
+            unseen: list[LesionTrack] = []
             for track in tracks if source is not None else ():
                 assert source is not None
                 observation = track.observations.get(source.timepoint.timepoint_id)
                 if observation is None:
+                    unseen.append(track)
                     continue
                 lesion = source.lesions[observation.index]
                 grid = source.suv[lesion_tracer]
@@ -463,12 +529,21 @@ def _measurements(
                     mask = _carried_mask(source, mask, grid, item, suv)
                     vois.append((track, mask, f"carried from {source.timepoint.timepoint_id}"))
             if source is not None and source is not item:
-                vois = _redelineated(vois, item, suv)
-            for track, mask, origin in vois:
+                vois = _redelineated(vois, item, suv, length_scale)
+            absent = (
+                _absent_sites(unseen, vois, loaded, item, suv, lesion_tracer)
+                if key in cell_tracers
+                else []
+            )
+            for (track, mask, origin), lesion_found in [(v, True) for v in vois] + [
+                (v, False) for v in absent
+            ]:
                 measured = _measure("lesion", track.tracking_id, mask, item, pet, references)
                 if measured is not None:
                     lesion_masks[track.tracking_id] = mask
-                    found.append(dataclasses.replace(measured, voi_source=origin))
+                    found.append(
+                        dataclasses.replace(measured, voi_source=origin, lesion_found=lesion_found)
+                    )
             assert item.organ_grid is not None
             for name, organ in sorted(item.organs.items()):
                 if name in NOT_MEASURED:
@@ -485,8 +560,70 @@ def _measurements(
     return found
 
 
+def _cell_tracers(loaded: Sequence[_Loaded]) -> set[str]:
+    """Tracer keys whose signal is the CAR T cells alone: reporter probes and direct cell labels.
+
+    The classes of the guidance rules (``data/guidance.toml`` ``[tracer_classes]``
+    ``reporter_targets`` and ``cell_label_targets``), by the tracer's stated target.
+    """
+    from immunopet.monitor._document import guidance
+
+    classes = guidance()["tracer_classes"]
+    targets = {
+        str(t).casefold() for t in [*classes["reporter_targets"], *classes["cell_label_targets"]]
+    }
+    return {
+        pet.tracer.key
+        for item in loaded
+        for pet in item.timepoint.pets
+        if (pet.tracer.target or "").casefold() in targets
+    }
+
+
+def _absent_sites(
+    unseen: Sequence[LesionTrack],
+    present: Sequence[tuple[LesionTrack, npt.NDArray[np.bool_], str]],
+    loaded: Sequence[_Loaded],
+    item: _Loaded,
+    suv: Volume,
+    lesion_tracer: str,
+) -> list[tuple[LesionTrack, npt.NDArray[np.bool_], str]]:
+    """VOIs of lesions not found at this visit, from the nearest visit that found them.
+
+    Only for tracers that see the CAR T cells alone (:func:`_cell_tracers`): there the site of
+    a lesion is worth measuring where the lesion is not seen (before the cells arrive, after
+    they leave): a reporter probe shows a tumour only once CAR T cells are in it, so homing
+    needs the pre-infusion measurement of the same site. The VOI is moved by the CT
+    registrations and not re-delineated (the scan does not show the lesion); voxels of the
+    lesions measured at this visit are left out of it.
+    """
+    taken = np.zeros(suv.shape, dtype=bool)
+    for _, mask, _ in present:
+        taken |= mask
+    out = []
+    for track in unseen:
+        donors = [o for o in loaded if o.timepoint.timepoint_id in track.observations]
+        if not donors:
+            continue
+        donor = min(donors, key=lambda o: abs(o.timepoint.day - item.timepoint.day))
+        lesion = donor.lesions[track.observations[donor.timepoint.timepoint_id].index]
+        grid = donor.suv[lesion_tracer]
+        mask = _carried_mask(donor, np.asarray(lesion.mask, dtype=bool), grid, item, suv)
+        mask &= ~taken
+        if mask.any():
+            origin = (
+                f"carried from {donor.timepoint.timepoint_id}; the lesion was not found at "
+                "this visit (its site measured for the CAR T cells)"
+            )
+            out.append((track, mask, origin))
+    return out
+
+
 def _redelineated(
-    vois: Sequence[tuple[LesionTrack, npt.NDArray[np.bool_], str]], item: _Loaded, suv: Volume
+    vois: Sequence[tuple[LesionTrack, npt.NDArray[np.bool_], str]],
+    item: _Loaded,
+    suv: Volume,
+    length_scale: float = 1.0,
 ) -> list[tuple[LesionTrack, npt.NDArray[np.bool_], str]]:
     """Carried lesion VOIs drawn again on this scan where it shows them (lesions._redelineate)."""
     from immunopet.lesions._redelineate import redelineate_lesion
@@ -502,7 +639,9 @@ def _redelineated(
         taken |= mask
     out = []
     for track, mask, origin in vois:
-        redone = redelineate_lesion(suv, mask, allowed=body & ~(taken & ~mask))
+        redone = redelineate_lesion(
+            suv, mask, allowed=body & ~(taken & ~mask), length_scale=length_scale
+        )
         if redone is None:
             out.append((track, mask, f"{origin}; not re-delineated (the scan does not show it)"))
         else:
@@ -695,20 +834,38 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     from immunopet.lesions import DetectionMethod
 
     options = options or AnalysisOptions()
+    if options.lesion_vois not in LESION_VOIS:
+        raise InputError(
+            f"lesion VOIs from {options.lesion_vois!r}?",
+            field="--lesion-vois",
+            hint=f"use one of {', '.join(LESION_VOIS)}",
+        )
     started = time.perf_counter()
     study = discover_study(
         study_dir, manifest=options.manifest, infusion_datetime=options.infusion_datetime
     )
     lesion_tracer = _lesion_tracer(study, options)
+    from immunopet.lesions import species_length_scale
+
+    # Preclinical images: the detection's lengths scaled to the species (lesion_detection.toml).
+    species = None if study.manifest is None else study.manifest.species
+    length_scale = species_length_scale(species)
     loaded: list[_Loaded] = []
     for index, timepoint in enumerate(study.timepoints):
         _report(options, "load", index, len(study.timepoints))
         item = _load_timepoint(timepoint)
         _organs(item, lesion_tracer)
         _noise(item)
-        _detect(item, lesion_tracer, options)
+        _detect(item, lesion_tracer, options, length_scale)
         loaded.append(item)
     _report(options, "load", len(loaded), len(loaded))
+    if options.lesion_vois == "masks" and not any(item.reader_lesions for item in loaded):
+        raise InputError(
+            f"{study_dir}: no lesion VOI in the study's masks (a structure named like "
+            "'lesion', 'tumor', 'mass')",
+            field="--lesion-vois",
+            hint="add the reader's SEG/RTSTRUCT/NIfTI lesion masks, or use --lesion-vois detect",
+        )
     _register(loaded, options.registration_mode, options)
     _carry_organs(loaded, lesion_tracer)
     tracks = _tracks(loaded)
@@ -716,7 +873,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     psf_fwhm_mm = options.psf_fwhm_mm
     if psf_fwhm_mm is None and study.manifest is not None:
         psf_fwhm_mm = study.manifest.psf_fwhm_mm
-    measurements = _measurements(loaded, tracks, lesion_tracer, psf_fwhm_mm)
+    measurements = _measurements(loaded, tracks, lesion_tracer, psf_fwhm_mm, length_scale)
     notes: list[str] = []
     measurements = _with_cell_numbers(measurements, loaded, study, notes)
     _report(options, "measure", 1, 1)
@@ -792,6 +949,12 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         methods={
             "suv": "SUVbw = C x body weight / decay-corrected injected activity (quant engine)",
             "registration": f"CT-to-CT {options.registration_mode}, SimpleITK Mattes MI",
+            "detection_length_scale": f"{length_scale:g} (species {species or 'not stated: patient'};"
+            " lesion_detection.toml [species])",
+            "lesion_vois": "the reader's lesion VOIs of the study's masks only"
+            if options.lesion_vois == "masks"
+            else "automatic detection; a reader's lesion VOI (study masks) replaces the "
+            "detections it overlaps",
             "matching": "gated Hungarian assignment on registered centroids (lesions._match)",
             "uncertainty": "count statistics from a reference region (quant._uncertainty)",
             "partial_volume": "none: no PET resolution given (psf_fwhm_mm)"

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 #: Version of the results.json layout (major.minor: a minor bump only adds keys).
-SCHEMA_VERSION: Final = "1.1"
+SCHEMA_VERSION: Final = "1.2"
 
 MEASUREMENT_COLUMNS: Final = (
     "voi_type",
@@ -166,6 +166,10 @@ class Measurement:
     #: direct labels, live reporter cells for reporters; quant._cell_numbers) and its SE.
     car_t_cells: float | None = None
     car_t_cells_se: float | None = None
+    #: Lesion VOIs: False when the lesion-finding scans did not find the lesion at this visit
+    #: and its site was measured with the VOI of the nearest visit that did (only on tracers
+    #: that see the CAR T cells alone, for homing); True otherwise; None for organs.
+    lesion_found: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from immunopet.lesions import (
     evaluate_detection,
     reference_levels,
     segment_organs,
+    species_length_scale,
 )
 from immunopet.quant import standardize_scan
 from immunopet.simulate import draw_cohort, load_scenario
@@ -141,6 +142,33 @@ def test_min_volume_drops_small_lesions(sphere: Volume) -> None:
     volume_ml = float(_ball(SHAPE, CENTRE, 15.0).sum()) * VOXEL_MM**3 / 1000.0
     assert len(detect_lesions(sphere, exclude=_nothing(sphere), min_volume_ml=volume_ml)) == 1
     assert detect_lesions(sphere, exclude=_nothing(sphere), min_volume_ml=volume_ml + 0.01) == ()
+
+
+def test_a_mouse_tumour_needs_the_species_length_scale() -> None:
+    # An 8 mm tumour (0.27 mL, SUV 4 in SUV 1) on a 0.4 mm preclinical grid: below the
+    # patients' smallest lesion (0.5 mL), so not found at length scale 1; found whole at the
+    # mouse scale (smallest lesion 0.5 x 0.38^3 = 0.027 mL), volume exact on the unblurred
+    # sphere, centroid at the sphere's centre.
+    voxel_mm = 0.4
+    shape = (40, 40, 40)
+    grids = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    inside = sum(((g - 20) * voxel_mm) ** 2 for g in grids) <= 4.0**2
+    values = np.where(inside, 4.0, 1.0)
+    image = Volume(values, _grid(shape, voxel_mm), Quantity.SUV_BW)
+    assert detect_lesions(image, exclude=_nothing(image)) == ()
+    scale = species_length_scale("mouse")
+    assert scale == pytest.approx(1.62 / 4.3, abs=0.005)  # Inveon / mCT radial FWHM
+    (lesion,) = detect_lesions(image, exclude=_nothing(image), length_scale=scale)
+    assert lesion.volume_ml == pytest.approx(float(inside.sum()) * voxel_mm**3 / 1000.0)
+    np.testing.assert_allclose(lesion.centroid_lps_mm, image.index_to_lps((20, 20, 20)))
+    # An explicit smallest volume is taken in true mL at any scale.
+    too_big = lesion.volume_ml + 0.01
+    assert (
+        detect_lesions(image, exclude=_nothing(image), length_scale=scale, min_volume_ml=too_big)
+        == ()
+    )
+    with pytest.raises(InputError, match="species 'rat'"):
+        species_length_scale("rat")
 
 
 def test_noise_in_a_uniform_organ_is_not_a_lesion_but_a_faint_focal_lesion_is() -> None:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from immunopet.errors import InputError
 from immunopet.pipeline import AnalysisOptions, analyze_study
-from immunopet.simulate import draw_cohort, load_scenario
+from immunopet.simulate import draw_cohort, load_scenario, write_reader_vois
 from immunopet.simulate._patient import simulate_patient
 from immunopet.simulate._scenario import PatientTracer, Scan
 from immunopet.tracers import VectorFormat
@@ -181,3 +182,81 @@ def test_hypoxia_of_a_simulated_solid_tumour(tmp_path: Path) -> None:
     assert event["evidence"]["basis"] == "CAIX surrogate"
     (caix,) = [s for s in truth["scans"] if s["tracer"] == "caix_igg"]
     assert caix["lesion_bq_per_ml"]["thigh_mass"] > caix["organ_bq_per_ml"]["heart"]
+
+
+# -- mice: reporter-gene homing and direct-label homing failure --------------------------------
+# Patients drawn as benchmarks/events.py draws its first patient of each scenario (cohort seed
+# 20260601 + the scenario's index among the built-in ones, simulation seed + 1000 x index).
+
+
+def _mouse(root: Path, name: str, index: int) -> tuple[Path, dict[str, Any]]:
+    patient = draw_cohort(load_scenario(name), 1, seed=20260601 + index)[0]
+    rng = np.random.default_rng(20260601 + 1000 * index)
+    truth = simulate_patient(patient, root / "M", rng=rng, voxel_mm=None)
+    return root / "M", truth
+
+
+def test_reporter_homing_of_a_simulated_mouse(tmp_path: Path) -> None:
+    # reporter_homing.yaml: hNET CAR T cells imaged with [18F]MFBG on days -1, 1, 4, 7, 14; the
+    # 8 mm flank tumour shows only once the cells are in it. The mouse's detection scale
+    # (lesion_detection.toml [species.mouse]) finds it; its site is measured with the nearest
+    # visit's VOI where the scan did not find it (lesion_found false), so the rise from the
+    # pre-infusion scan is homing. The reader's organ VOIs exclude the heart, liver, kidneys
+    # and bladder (MFBG's physiological uptake) and give the spleen for expansion.
+    study, truth = _mouse(tmp_path, "reporter_homing", 9)
+    with pytest.raises(InputError, match="no lesion VOI in the study's masks"):
+        analyze_study(study, AnalysisOptions(lesion_tracer="mfbg", lesion_vois="masks"))
+    write_reader_vois(study, truth)
+    results = analyze_study(study, AnalysisOptions(lesion_tracer="mfbg")).to_dict()
+    assert "0.38" in results["methods"]["detection_length_scale"]
+    tumour = _track_of(results, truth, "flank_tumor")
+    rows = [
+        m for m in results["measurements"] if m["voi_type"] == "lesion" and m["voi_id"] == tumour
+    ]
+    assert len(rows) == len(results["timepoints"])  # every visit, found or not
+    pre = next(m for m in rows if m["day"] < 0)
+    assert pre["lesion_found"] is False
+    assert "not found at this visit" in pre["voi_source"]
+    homing = _events(results, "car_t_homing")
+    assert [e["voi_id"] for e in homing] == [tumour]  # no organ called a homed lesion
+    evidence = homing[0]["evidence"]
+    assert evidence["baseline_day"] == pytest.approx(pre["day"])
+    # Truth: the tumour's MFBG concentration per injected activity rose by more than the
+    # rule's threshold between the two scans it compared.
+    by_day = {round(s["day"], 2): s for s in truth["scans"]}
+    before, after = by_day[round(pre["day"], 2)], by_day[round(homing[0]["day"], 2)]
+    true_rise = (after["lesion_bq_per_ml"]["flank_tumor"] / after["injected_activity_bq"]) / (
+        before["lesion_bq_per_ml"]["flank_tumor"] / before["injected_activity_bq"]
+    ) - 1.0
+    assert true_rise > evidence["threshold_relative_increase"]
+    assert evidence["relative_change"] > evidence["threshold_relative_increase"]
+    assert any(e["site"] == "spleen" for e in _events(results, "car_t_expansion"))
+    # Inter-lesion spread counts only lesions found at the visit.
+    spread_pre = [r for r in results["lesion_spread"] if r["timepoint_id"] == pre["timepoint_id"]]
+    assert all(tumour not in r["lesions"] for r in spread_pre)
+
+
+def test_homing_failure_of_a_simulated_mouse_with_the_readers_tumour_vois(tmp_path: Path) -> None:
+    # poor_homing.yaml: 89Zr-oxine CAR T cells (2-10 % of typical homing) scanned 2 h to 6 d
+    # after infusion; the tumour cannot be found on the cell scan, so the reader draws it (and
+    # the organs) and the analysis uses the reader's lesion VOIs only. Weist 2018 measured a
+    # 9-fold tumour-to-muscle ratio for homing PSCA CAR T cells; the rule calls failure when the
+    # upper bound of the ratio is below 2 (data/guidance.toml [homing_failure]).
+    study, truth = _mouse(tmp_path, "poor_homing", 8)
+    write_reader_vois(study, truth, lesions=True)
+    results = analyze_study(
+        study, AnalysisOptions(lesion_tracer="zr_oxine_cells", lesion_vois="masks")
+    ).to_dict()
+    (lesion,) = results["lesions"]
+    first = next(s for s in lesion["timepoints"].values() if s["detection"])
+    assert first["detection"]["method"] == "reader_voi"
+    assert "flank_tumor" in first["detection"]["source"]
+    (event,) = _events(results, "homing_failure")
+    assert (event["voi_id"], event["day"]) == (lesion["tracking_id"], pytest.approx(2.0))
+    assert event["evidence"]["upper_bound_ratio"] < event["evidence"]["min_label_ratio"] == 2.0
+    # Truth at that scan: the tumour holds far fewer cells per mL than a 9-fold homing would
+    # give, and the measured ratio is below the true one (partial volume of the 8 mm tumour).
+    scan = next(s for s in truth["scans"] if s["day"] == pytest.approx(2.0))
+    true_ratio = scan["lesion_bq_per_ml"]["flank_tumor"] / scan["organ_bq_per_ml"]["muscle"]
+    assert true_ratio < 9.0
+    assert event["evidence"]["current"] < true_ratio

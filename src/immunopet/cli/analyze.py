@@ -63,6 +63,14 @@ def add_parser(subparsers: Any) -> None:
         help="PET resolution in the reconstructed images (FWHM, mm) for partial-volume-corrected "
         "means (default: the manifest's psf_fwhm_mm, else none)",
     )
+    parser.add_argument(
+        "--lesion-vois",
+        choices=("detect", "masks"),
+        default="detect",
+        help="lesion VOIs by automatic detection, a reader's lesion VOI in the study's masks "
+        "replacing the detections it overlaps (default), or the reader's lesion VOIs only "
+        "(masks: structures named like lesion/tumor/mass in SEG, RTSTRUCT or NIfTI masks)",
+    )
     parser.add_argument("--json", action="store_true", help="print results.json to stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         manifest=args.manifest,
         progress=progress,
         psf_fwhm_mm=args.psf_fwhm_mm,
+        lesion_vois=args.lesion_vois,
     )
     result = analyze_study(args.study_dir, options)
     document = result.to_dict()

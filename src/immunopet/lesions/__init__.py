@@ -9,7 +9,9 @@ from immunopet.lesions._detect import (
     ReferenceLevels,
     detect_lesions,
     evaluate_detection,
+    physiological_uptake,
     reference_levels,
+    species_length_scale,
 )
 from immunopet.lesions._organs import (
     BLOOD_POOL_REFERENCE,
@@ -32,6 +34,8 @@ __all__ = [
     "ReferenceLevels",
     "detect_lesions",
     "evaluate_detection",
+    "physiological_uptake",
     "reference_levels",
     "segment_organs",
+    "species_length_scale",
 ]

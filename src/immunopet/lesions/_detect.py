@@ -34,10 +34,14 @@ The detection floor of ``percent_max`` and ``background_corrected`` is the liver
 mean when reference levels are given (Deauville: positive is above liver), else SUV 2.5.
 
 Physiological uptake: the caller's ``exclude`` mask, or, without one, the tracer's
-physiological organs (FDG: brain, urinary bladder, kidneys) taken from ``organs`` and, for the
-brain and the bladder, found from the PET alone when ``organs`` lack them
+physiological organs (FDG: brain, urinary bladder, kidneys, heart; other tracers by their target,
+:func:`physiological_uptake`: e.g. heart and liver for hNET reporter probes) taken from
+``organs`` and, for FDG's brain and bladder, found from the PET alone when ``organs`` lack them
 (:mod:`immunopet.lesions._organs`). Excluded regions are widened by 10 mm so their blurred rim
-is not found. Every number is in ``data/lesion_detection.toml`` with its source, and each
+is not found.
+
+Species: the lengths and volumes of the rules were set for clinical PET; ``length_scale``
+(:func:`species_length_scale`, 0.38 for mice on a preclinical scanner) scales them. Every number is in ``data/lesion_detection.toml`` with its source, and each
 lesion records its method, parameters, threshold, background and exclusions.
 """
 
@@ -79,7 +83,9 @@ __all__ = [
     "ReferenceLevels",
     "detect_lesions",
     "evaluate_detection",
+    "physiological_uptake",
     "reference_levels",
+    "species_length_scale",
 ]
 
 MethodName = Literal["fixed_suv", "percent_max", "percist", "background_corrected"]
@@ -107,6 +113,43 @@ Point = tuple[float, float, float]
 
 def _candidate(key: str) -> Any:
     return _setting("candidates", key)
+
+
+def species_length_scale(species: str | None) -> float:
+    """Scale of the detection's lengths for a species (``[species]`` of lesion_detection.toml).
+
+    Parameters
+    ----------
+    species : str or None
+        ``"adult"``, ``"mouse"`` (the manifest's ``subject.species``); None: the rules as set
+        for patients.
+
+    Returns
+    -------
+    float
+        1.0 for patients; for mice the ratio of preclinical to clinical PET resolution.
+
+    Raises
+    ------
+    InputError
+        For a species the table does not have.
+
+    Examples
+    --------
+    >>> species_length_scale("adult"), round(species_length_scale("mouse"), 2)
+    (1.0, 0.38)
+
+    """
+    if species is None:
+        return 1.0
+    table = _setting_table("species")
+    if species not in table:
+        raise InputError(
+            f"no lesion-detection scale for species {species!r}",
+            field="species",
+            hint=f"use one of {', '.join(sorted(table))}",
+        )
+    return float(table[species]["length_scale"])
 
 
 def _method_table(name: str) -> Mapping[str, Any]:
@@ -328,14 +371,15 @@ class DetectionRecord:
         Method name.
     parameters : dict of str to float
         The method's parameters.
-    threshold_suv : float
-        The SUV threshold that delineated this lesion.
-    floor_suv : float
-        The detection floor its SUVpeak had to reach.
-    background_suv : float
-        Its local background (median SUV around it; module text).
-    peak_to_background : float
-        Its SUVpeak over its background (at least ``min_peak_to_background``).
+    threshold_suv : float or None
+        The SUV threshold that delineated this lesion (None: a reader's VOI).
+    floor_suv : float or None
+        The detection floor its SUVpeak had to reach (None: a reader's VOI).
+    background_suv : float or None
+        Its local background (median SUV around it; module text; None: a reader's VOI).
+    peak_to_background : float or None
+        Its SUVpeak over its background (at least ``min_peak_to_background``; None: a
+        reader's VOI).
     excluded : tuple of str
         The regions excluded from the search (``"caller"`` for a caller's mask).
     source : str
@@ -345,10 +389,10 @@ class DetectionRecord:
 
     method: str
     parameters: dict[str, float]
-    threshold_suv: float
-    floor_suv: float
-    background_suv: float
-    peak_to_background: float
+    threshold_suv: float | None
+    floor_suv: float | None
+    background_suv: float | None
+    peak_to_background: float | None
     excluded: tuple[str, ...]
     source: str
 
@@ -411,6 +455,33 @@ class DetectedLesion:
 
 
 # -- physiological exclusion -----------------------------------------------------------------
+
+
+def physiological_uptake(agent: str, target: str | None) -> tuple[str, tuple[str, ...]] | None:
+    """The physiological-uptake entry of a tracer: (table key, organ names), or None.
+
+    ``[physiological.fdg]`` for FDG (by agent name), else the first entry whose ``targets``
+    hold the tracer's target (casefolded); None when no entry fits.
+
+    Examples
+    --------
+    >>> physiological_uptake("[18F]MFBG", "hNET")
+    ('hnet_probe', ('heart', 'liver', 'kidneys', 'urinary_bladder'))
+    >>> physiological_uptake("[89Zr]Zr-DFO-obinutuzumab", "CD20") is None
+    True
+
+    """
+    from immunopet.io.discovery import is_fdg
+
+    table = _setting_table("physiological")
+    if is_fdg(agent):
+        return "fdg", tuple(str(n) for n in table["fdg"]["organs"]["value"])
+    wanted = (target or "").casefold()
+    for key, block in table.items():
+        targets = {str(t).casefold() for t in block.get("targets", {}).get("value", [])}
+        if wanted and wanted in targets:
+            return str(key), tuple(str(n) for n in block["organs"]["value"])
+    return None
 
 
 def _physiological(
@@ -685,6 +756,7 @@ def detect_lesions(
     reference: ReferenceLevels | None = None,
     organs: OrganMasks | None = None,
     tracer: str | None = None,
+    length_scale: float = 1.0,
 ) -> tuple[DetectedLesion, ...]:
     """Find and delineate lesions on an SUV image (module text).
 
@@ -711,6 +783,13 @@ def detect_lesions(
     tracer : str, optional
         Key of the physiological-uptake table (default ``"fdg"``); a tracer without an entry
         has no automatic exclusion.
+    length_scale : float, optional
+        The subject's scale against the clinical PET the candidate rules were set for
+        (:func:`species_length_scale`: 1 for patients, about 0.38 for mice imaged on a
+        preclinical scanner): every length of the rules (background shell, local-maximum
+        radius, exclusion margin, largest lesion radius) is multiplied by it, every volume
+        (smallest lesion, the SUVpeak sphere of the search) by its cube. An explicit
+        ``min_volume_ml`` is taken as given.
 
     Returns
     -------
@@ -737,7 +816,14 @@ def detect_lesions(
     """
     _check_suv(suv, "suv")
     chosen = DetectionMethod.default() if method is None else method
-    minimum_ml = float(_candidate("min_volume_ml") if min_volume_ml is None else min_volume_ml)
+    if not (math.isfinite(length_scale) and length_scale > 0.0):
+        raise InputError(
+            f"length_scale must be a positive number, got {length_scale!r}", field="length_scale"
+        )
+    # The rules run on the grid seen at adult scale: spacing / length_scale (module text).
+    minimum_ml = float(
+        _candidate("min_volume_ml") if min_volume_ml is None else min_volume_ml / length_scale**3
+    )
     if not (math.isfinite(minimum_ml) and minimum_ml >= 0.0):
         raise InputError(
             f"min_volume_ml must be a non-negative number, got {min_volume_ml!r}",
@@ -759,7 +845,7 @@ def detect_lesions(
     else:
         key = str(_setting("default", "tracer")) if tracer is None else tracer
         excluded, names = _physiological(suv, values, on_grid, key)
-    spacing_array = suv.spacing_mm
+    spacing_array = np.asarray(suv.spacing_mm, dtype=np.float64) / length_scale
     spacing = (float(spacing_array[0]), float(spacing_array[1]), float(spacing_array[2]))
     excluded = _widen(excluded, float(_candidate("exclude_margin_mm")), spacing)
     allowed = finite & ~excluded

@@ -89,7 +89,7 @@ class Redelineation:
 
 
 def redelineate_lesion(
-    suv: Volume, carried: Mask, *, allowed: Mask | None = None
+    suv: Volume, carried: Mask, *, allowed: Mask | None = None, length_scale: float = 1.0
 ) -> Redelineation | None:
     """Draw a carried lesion VOI again on ``suv`` (module text), or ``None`` to keep it.
 
@@ -102,6 +102,9 @@ def redelineate_lesion(
     allowed : numpy.ndarray of bool, same shape, optional
         Voxels the background and the new VOI may use (the body without the other lesions);
         default: every voxel.
+    length_scale : float, optional
+        As :func:`~immunopet.lesions.detect_lesions`: the rules' lengths times it, volumes
+        times its cube (mice: :func:`~immunopet.lesions.species_length_scale`).
 
     Returns
     -------
@@ -128,7 +131,8 @@ def redelineate_lesion(
     if region.shape != values.shape or not region.any():
         return None
     usable = np.ones(values.shape, dtype=bool) if allowed is None else np.asarray(allowed, bool)
-    sizes = suv.spacing_mm
+    # The rules run on the grid seen at adult scale (detect_lesions length_scale).
+    sizes = np.asarray(suv.spacing_mm, dtype=np.float64) / length_scale
     spacing = (float(sizes[0]), float(sizes[1]), float(sizes[2]))
     inner_mm, outer_mm = (float(v) for v in _candidate("background_shell_mm"))
     margin_mm = float(_setting_table(_SECTION)["search_margin_mm"]["value"])

@@ -86,7 +86,8 @@ def lesion_spread(
         ``dataclasses.asdict`` of :class:`immunopet.result.Measurement`): each with
         ``voi_type``, ``voi_id``, ``timepoint_id``, ``tracer``, optionally ``day``, and the
         quantities. Rows whose ``voi_type`` is not ``"lesion"`` are ignored, and so are
-        missing or non-finite values.
+        sites of lesions not found at that visit (``lesion_found`` false) and missing or
+        non-finite values.
     quantities : sequence of str
         Keys summarised (default SUVmean and SUVmax); a key ``<quantity>_se`` in the rows
         gives ``noise_sd`` and ``sd_beyond_noise``.
@@ -129,7 +130,7 @@ def lesion_spread(
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     days: dict[tuple[str, str], float | None] = {}
     for row in measurements:
-        if row.get("voi_type") != "lesion":
+        if row.get("voi_type") != "lesion" or row.get("lesion_found") is False:
             continue
         missing = [k for k in ("voi_id", "timepoint_id", "tracer") if row.get(k) is None]
         if missing:

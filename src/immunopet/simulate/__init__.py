@@ -6,10 +6,12 @@ downstream is tested through the real ingest path; ground truth travels beside t
 Parts: analytic anatomy (:func:`build_phantom`), the PET imaging system (:class:`PetSystem`,
 behind the :class:`ImagingSystem` interface SPECT will implement), scenarios as YAML data with
 virtual cohorts (:func:`load_scenario`, :func:`draw_cohort`), one patient to DICOM PET/CT plus
-ground truth (``_patient.simulate_patient``) and its PET-BIDS export (``_bids``).
+ground truth (``_patient.simulate_patient``), its PET-BIDS export (``_bids``), and a
+reader's organ and lesion VOIs from the truth (:func:`write_reader_vois`).
 """
 
 from immunopet.simulate._anatomy import LesionSpec, Phantom, anatomy_sites, build_phantom
+from immunopet.simulate._reader import READER_ORGANS, write_reader_vois
 from immunopet.simulate._scanner import ImagingSystem, PetSystem, UniformRegionNoise
 from immunopet.simulate._scenario import (
     EventType,
@@ -21,6 +23,7 @@ from immunopet.simulate._scenario import (
 )
 
 __all__ = [
+    "READER_ORGANS",
     "EventType",
     "ImagingSystem",
     "LesionSpec",
@@ -34,4 +37,5 @@ __all__ = [
     "draw_cohort",
     "list_scenarios",
     "load_scenario",
+    "write_reader_vois",
 ]
