@@ -67,6 +67,12 @@ Usage::
     python benchmarks/detection.py --json /tmp/detection.json   # every row, for diagnosis
     python benchmarks/detection.py --patients 3                 # 21 patients, ~18 min on 2 cores
     python benchmarks/detection.py --psf-fwhm-mm 5.3            # PVC with a mis-stated PSF
+    python benchmarks/detection.py --events --patients 50       # and issue 6's event figures
+    python benchmarks/detection.py --events-only --quick        # event figures only (check)
+
+The guidance-event figures of issue 6 (sensitivity per event type and scenario, per-lesion
+antigen loss, complete responses without false events, the smallest antigen drop detected
+with 80 % sensitivity) are measured by ``benchmarks/events.py``; ``--events`` runs it here.
 """
 
 from __future__ import annotations
@@ -970,7 +976,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="work folder (default: a new one in /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the simulated patients")
     parser.add_argument("--json", type=Path, help="write every scored row to this file")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="then print the guidance-event figures of issue 6 (benchmarks/events.py: every "
+        "built-in scenario, --patients each, --jobs, --work/events when --work is given)",
+    )
+    parser.add_argument(
+        "--events-only", action="store_true", help="only the guidance-event figures"
+    )
     args = parser.parse_args(argv)
+    if args.events or args.events_only:
+        status = 0 if args.events_only else _detection(args, parser)
+        return max(status, _events(args))
+    return _detection(args, parser)
+
+
+def _events(args: argparse.Namespace) -> int:
+    """The guidance-event benchmark (issue 6) with this run's cohort size and processes."""
+    import events
+
+    options = ["--patients", str(args.patients), "--jobs", str(args.jobs)]
+    if args.quick:
+        options = ["--quick", "--jobs", str(args.jobs)]
+    if args.work is not None:
+        options += ["--work", str(args.work / "events")]
+    return int(events.main(options))
+
+
+def _detection(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The detection, tracking and measurement figures (issue 5; module text)."""
     if args.quick:
         args.scenarios, args.patients = list(QUICK_SCENARIOS), QUICK_PATIENTS
     if args.patients < 1 or args.jobs < 1:
