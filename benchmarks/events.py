@@ -7,7 +7,8 @@ by default), drawn with ``draw_cohort(scenario, N, seed=COHORT_SEED + scenario i
 simulated with the scenario's own tracers and scan schedule (clinical activities, counting
 noise; adult voxels ``--voxel-mm``, default 6 mm as in ``tests/pipeline``; mice at the
 simulator's default; mice with a reader's organ VOIs, and in ``READER_TUMOUR_SCENARIOS`` the
-tumour VOI too, from the truth: :func:`_reader_vois`) and analysed in process with :func:`immunopet.pipeline.analyze_study`
+tumour VOI too, from the truth: :func:`_reader_vois`); a drawn body the phantom does not model
+(the tails of the weight and height distributions) is replaced by the cohort's next patient and analysed in process with :func:`immunopet.pipeline.analyze_study`
 (lesions found on FDG, else on the CAR-target tracer, else on the first tracer). The events
 are those of :func:`immunopet.monitor.guidance_events` on the results document; the truth is
 the simulator's ``truth.json`` (never read by the analysis). Scoring:
@@ -150,6 +151,7 @@ def _reader_vois(name: str, species: str, truth: Mapping[str, Any], study: Path)
 def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
     """Simulate and analyse one patient; returns where its files are and how long it took."""
     name, scenario_index, patient_index, work, voxel_mm = job
+    from immunopet.errors import InputError
     from immunopet.pipeline import AnalysisOptions, analyze_study
     from immunopet.simulate import draw_cohort, load_scenario
     from immunopet.simulate._patient import simulate_patient
@@ -166,9 +168,16 @@ def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
         ]
         voxel = voxel_mm if patient.species == "adult" else None
         seed = COHORT_SEED + 1000 * scenario_index + patient_index
-        truth = simulate_patient(
-            patient, folder / "study", rng=np.random.default_rng(seed), voxel_mm=voxel
-        )
+        try:
+            truth = simulate_patient(
+                patient, folder / "study", rng=np.random.default_rng(seed), voxel_mm=voxel
+            )
+        except InputError as exc:
+            if "outside the modelled" not in str(exc):
+                raise
+            # A drawn body the phantom does not model (the cohort's tails): replaced.
+            shutil.rmtree(folder, ignore_errors=True)
+            return {"scenario": name, "patient": folder.name, "unsimulable": str(exc)}
         simulated = time.perf_counter()
         lesion_vois = _reader_vois(name, patient.species, truth, folder / "study")
         result = analyze_study(
@@ -873,7 +882,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
             with ProcessPoolExecutor(max_workers=args.jobs) as pool:
                 done = list(pool.map(run_patient, jobs))
+                # Patients whose drawn body the phantom does not model are replaced by the
+                # next ones of the same cohort (indices --patients, --patients + 1, ...), so
+                # every scenario has --patients simulated patients.
+                short = {
+                    n: sum("unsimulable" in d for d in done if d["scenario"] == n) for n in names
+                }
+                extra = args.patients
+                while any(short.values()) and extra < 2 * args.patients:
+                    more = [
+                        (name, all_names.index(name), extra, str(work), args.voxel_mm)
+                        for name in names
+                        if short[name]
+                    ]
+                    added = list(pool.map(run_patient, more))
+                    done += added
+                    for item in added:
+                        if "unsimulable" not in item:
+                            short[item["scenario"]] -= 1
+                    extra += 1
             for item in done:
+                if "unsimulable" in item:
+                    print(
+                        f"{item['scenario']:24s} {item['patient']} replaced: {item['unsimulable']}"
+                    )
+                    continue
                 if "error" in item:
                     status = 1
                     print(f"FAILED {item['scenario']} {item['patient']}:\n{item['error']}")
