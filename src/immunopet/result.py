@@ -70,6 +70,7 @@ MEASUREMENT_COLUMNS: Final = (
     "suv_mean_pvc_se",
     "car_t_cells",
     "car_t_cells_se",
+    "lesion_found",
 )
 
 

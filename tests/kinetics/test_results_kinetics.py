@@ -9,6 +9,7 @@ with the label loss known and the injection anchor; tests/kinetics/test_patlak.p
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -316,9 +317,17 @@ def test_document_with_sections_validates_against_the_schema(document: dict) -> 
 
 # -- files -----------------------------------------------------------------------------------------
 def test_measurements_csv_with_and_without_results_json(document: dict, tmp_path: Path) -> None:
+    # One lesion row marked as the site of a lesion not found at that visit (lesion_found).
+    document = copy.deepcopy(document)
+    marked = next(m for m in document["measurements"] if m["voi_type"] == "lesion")
+    marked["lesion_found"] = False
     write_result_files(document, tmp_path)
     from_json = curves_from_results(load_results_document(tmp_path))
-    from_csv = curves_from_results(load_results_document(tmp_path / "measurements.csv"))
+    table = load_results_document(tmp_path / "measurements.csv")
+    read_back = [m.get("lesion_found") for m in table["measurements"]]
+    assert read_back == [m.get("lesion_found") for m in document["measurements"]]
+    assert read_back.count(False) == 1
+    from_csv = curves_from_results(table)
     assert [c.voi_id for c in from_csv] == [c.voi_id for c in from_json]
     for a, b in zip(from_csv, from_json, strict=True):
         assert a.concentration_bq_per_ml == pytest.approx(b.concentration_bq_per_ml, rel=1e-12)

@@ -98,8 +98,10 @@ _SCAN_COLUMNS: Final = ("nuclide", "injected_activity_bq", "injection_datetime",
 _COUNT_COLUMNS: Final = ("day", "value", "unit", "source")
 #: Text columns of a measurements table; every other column of measurements.csv is a number.
 _TEXT_COLUMNS: Final = ("voi_type", "voi_id", "timepoint_id", "tracer", "target", "voi_source")
+#: True/False columns of a measurements table (written as ``True``/``False``, empty: None).
+_BOOL_COLUMNS: Final = ("lesion_found",)
 _NUMBER_COLUMNS: Final = frozenset(
-    [c for c in MEASUREMENT_COLUMNS if c not in _TEXT_COLUMNS]
+    [c for c in MEASUREMENT_COLUMNS if c not in (*_TEXT_COLUMNS, *_BOOL_COLUMNS)]
     + ["injected_activity_bq", "weight_kg", "value", "time_after_injection_s", "bq_per_ml"]
 )
 
@@ -818,6 +820,10 @@ def blood_input(
 
 def _cell(value: str, column: str, where: str) -> Any:
     text = value.strip()
+    if column in _BOOL_COLUMNS and text:
+        if text.casefold() not in ("true", "false"):
+            raise InputError(f"{where}: {column} is not True or False: {value!r}", field=column)
+        return text.casefold() == "true"
     if column not in _NUMBER_COLUMNS:
         return text if text else None
     if not text:
