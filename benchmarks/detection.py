@@ -980,7 +980,8 @@ def main(argv: list[str] | None = None) -> int:
         "--events",
         action="store_true",
         help="then print the guidance-event figures of issue 6 (benchmarks/events.py: every "
-        "built-in scenario, --patients each, --jobs, --work/events when --work is given)",
+        "built-in scenario, --patients each, --jobs, --work/events when --work is given, "
+        "its figures in JSON.events.json with --json JSON)",
     )
     parser.add_argument(
         "--events-only", action="store_true", help="only the guidance-event figures"
@@ -1001,6 +1002,8 @@ def _events(args: argparse.Namespace) -> int:
         options = ["--quick", "--jobs", str(args.jobs)]
     if args.work is not None:
         options += ["--work", str(args.work / "events")]
+    if args.json is not None:
+        options += ["--json", str(args.json.with_suffix(".events.json"))]
     return int(events.main(options))
 
 
