@@ -160,6 +160,8 @@ def run_patient(job: tuple[str, int, int, str, float | None]) -> dict[str, Any]:
     if (folder / "results.json").is_file() and (folder / "truth.json").is_file():
         # Done by an earlier run with the same --work: a long cohort can be run in parts.
         return {"scenario": name, "patient": folder.name, "folder": str(folder), "resumed": True}
+    # A patient left half done by a stopped run is done again from the start.
+    shutil.rmtree(folder, ignore_errors=True)
     started = time.perf_counter()
     try:
         scenario = load_scenario(name)
