@@ -874,7 +874,13 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
     if psf_fwhm_mm is None and study.manifest is not None:
         psf_fwhm_mm = study.manifest.psf_fwhm_mm
     measurements = _measurements(loaded, tracks, lesion_tracer, psf_fwhm_mm, length_scale)
-    notes: list[str] = []
+    notes: list[str] = [
+        f"{item.timepoint.timepoint_id}: the reader's lesion VOI {name!r} ({source}) is not "
+        f"used: the visit has no {lesion_tracer} scan to draw lesions on"
+        for item in loaded
+        if lesion_tracer not in item.suv
+        for name, (_, source) in sorted(item.reader_lesions.items())
+    ]
     measurements = _with_cell_numbers(measurements, loaded, study, notes)
     _report(options, "measure", 1, 1)
     # Lesion status over the timepoints that can show lesions (those with the lesion tracer).
