@@ -57,6 +57,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from immunopet.result import MEASUREMENT_COLUMNS
+
 __all__ = [
     "SCHEMA_VERSION",
     "Base",
@@ -332,32 +334,8 @@ class Measurement(_DocumentRow, Base):
         UniqueConstraint("study_id", "voi_type", "voi_id", "timepoint_id", "tracer"),
         _timepoint_fk(),
     )
-    document_keys: ClassVar[dict[str, str]] = {
-        name: name
-        for name in (
-            "voi_type",
-            "voi_id",
-            "timepoint_id",
-            "day",
-            "tracer",
-            "target",
-            "n_voxels",
-            "volume_ml",
-            "suv_max",
-            "suv_mean",
-            "suv_mean_se",
-            "suv_peak",
-            "suv_sd",
-            "cov",
-            "mean_bq_per_ml",
-            "mean_bq_per_ml_se",
-            "total_uptake_bq",
-            "percent_id",
-            "percent_id_se",
-            "lesion_to_blood",
-            "lesion_to_muscle",
-        )
-    }
+    #: Filled after the class from the measurement columns it has (the rest go to ``extra``).
+    document_keys: ClassVar[dict[str, str]] = {}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
@@ -384,6 +362,14 @@ class Measurement(_DocumentRow, Base):
     percent_id_se: Mapped[float | None] = mapped_column(Double)
     lesion_to_blood: Mapped[float | None] = mapped_column(Double)
     lesion_to_muscle: Mapped[float | None] = mapped_column(Double)
+
+
+# The measurement keys of the results document (result.MEASUREMENT_COLUMNS) that have a
+# column here; the others (voi_source, partial-volume and cell-number figures, lesion_found)
+# are kept in ``extra``.
+Measurement.document_keys = {
+    name: name for name in MEASUREMENT_COLUMNS if name in Measurement.__table__.columns
+}
 
 
 class Event(_DocumentRow, Base):
