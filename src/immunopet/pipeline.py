@@ -33,7 +33,12 @@ from immunopet.errors import InputError
 from immunopet.image import Quantity, Volume
 from immunopet.io import load_scan
 from immunopet.io.discovery import PetRef, Study, Timepoint, discover_study
-from immunopet.lesions._match import LesionObservation, LesionTrack, track_lesions
+from immunopet.lesions._match import (
+    DEFAULT_GATE_MM,
+    LesionObservation,
+    LesionTrack,
+    track_lesions,
+)
 from immunopet.lesions._organs import LIVER_NOISE_REFERENCE
 from immunopet.lesions._register import Registration, register_ct
 from immunopet.quant import StandardizedScan, standardize_scan, voi_statistics
@@ -310,7 +315,7 @@ def _register(loaded: Sequence[_Loaded], mode: str, options: AnalysisOptions) ->
     _report(options, "register", len(loaded), len(loaded))
 
 
-def _tracks(loaded: Sequence[_Loaded]) -> list[LesionTrack]:
+def _tracks(loaded: Sequence[_Loaded], length_scale: float = 1.0) -> list[LesionTrack]:
     detections: dict[str, list[LesionObservation]] = {}
     for item in loaded:
         found = []
@@ -325,7 +330,8 @@ def _tracks(loaded: Sequence[_Loaded]) -> list[LesionTrack]:
                 )
             )
         detections[item.timepoint.timepoint_id] = found
-    return track_lesions(detections)
+    # The matching gate is a length of the patients' scale, as the detection's (species).
+    return track_lesions(detections, gate_mm=DEFAULT_GATE_MM * length_scale)
 
 
 def _ratio(value: float, reference: float | None) -> float | None:
@@ -868,7 +874,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         )
     _register(loaded, options.registration_mode, options)
     _carry_organs(loaded, lesion_tracer)
-    tracks = _tracks(loaded)
+    tracks = _tracks(loaded, length_scale)
     _report(options, "measure", 0, 1)
     psf_fwhm_mm = options.psf_fwhm_mm
     if psf_fwhm_mm is None and study.manifest is not None:
