@@ -23,7 +23,8 @@ the simulator's ``truth.json`` (never read by the analysis). Scoring:
   and organs"). Sensitivity per event type and per scenario is over the *observable* truth
   events: those the scenario's scans can show at all (e.g. ``car_t_homing`` needs a T-cell or
   reporter tracer before and after the infusion; an organ event needs that organ among the
-  analysis's VOIs); the others are counted apart, with the reason.
+  analysis's VOIs; a lesion event in an adult needs the lesion >= 15 mm at some visit, the size
+  the detection is specified for); the others are counted apart, with the reason.
 * *Unexpected events*: events matching no truth event of their type and place. Those the
   scenario itself implies although its ``events`` list leaves them out (expansion in every
   ``expansion_sites`` organ, antigen loss where the true antigen density falls ≥ 50 %, homing
@@ -332,17 +333,6 @@ def _organ_below_detectable_rise(
 def _below_detectable_rise(
     place: str, tracers: set[str], results: Mapping[str, Any], truth: Mapping[str, Any]
 ) -> str | None:
-    post_days = [tp["day"] for tp in truth["timepoints"].values() if tp["day"] >= 0]
-    sizes = [
-        tp["lesion_diameters_mm"].get(place, 0.0)
-        for tp in truth["timepoints"].values()
-        if tp["day"] >= 0 and tp["day"] <= max(post_days, default=0.0)
-    ]
-    # The size floor is the adult one (clinical PET); mouse tumours of a few mm are well
-    # resolved by small-animal scanners (~1-2 mm FWHM).
-    adult = truth["patient"].get("species", "adult") == "adult"
-    if adult and sizes and max(sizes) < MIN_DIAMETER_MM:
-        return f"lesion < {MIN_DIAMETER_MM:g} mm after the infusion ({max(sizes):.1f} mm)"
     significant, best = _true_rise("lesion_bq_per_ml", place, tracers, results, truth)
     if significant:
         return None
@@ -385,6 +375,26 @@ def _below_detectable_rise(
     )
 
 
+def _below_size_floor(place: str | None, truth: Mapping[str, Any]) -> str | None:
+    """A patient's lesion never as large as the detection is specified for (module text).
+
+    Adults only: detection sensitivity is specified for lesions >= MIN_DIAMETER_MM (issue 5)
+    and antigen loss is scored there too; a lesion smaller at every visit is counted apart
+    with its size, whatever the event. Mouse tumours of a few mm are well resolved by
+    small-animal scanners (~1-2 mm FWHM).
+    """
+    if place is None or truth["patient"].get("species", "adult") != "adult":
+        return None
+    sizes = [
+        tp["lesion_diameters_mm"][place]
+        for tp in truth["timepoints"].values()
+        if place in tp["lesion_diameters_mm"]
+    ]
+    if sizes and max(sizes) < MIN_DIAMETER_MM:
+        return f"lesion < {MIN_DIAMETER_MM:g} mm at every visit ({max(sizes):.1f} mm)"
+    return None
+
+
 def observable(
     kind: str, place: str | None, results: Mapping[str, Any], truth: Mapping[str, Any]
 ) -> str | None:
@@ -413,6 +423,9 @@ def observable(
         }[when]
         if not ok:
             return f"no {names} scan {when}"
+    too_small = _below_size_floor(place, truth)
+    if too_small is not None:
+        return too_small
     if kind in _SIGNAL:
         tracers = classes[_SIGNAL[kind]]
         # Reporter and cell-label scans carry no antigen density (their signal is the cells').
