@@ -12,6 +12,7 @@ concentrations), never from the rules. ``benchmarks/events.py`` runs whole cohor
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -272,3 +273,28 @@ def test_homing_failure_of_a_simulated_mouse_with_the_readers_tumour_vois(tmp_pa
         if m["voi_id"] == "muscle" and m["day"] == pytest.approx(2.0)
     ]
     assert muscle["mean_bq_per_ml"] == pytest.approx(scan["organ_bq_per_ml"]["muscle"], rel=0.06)
+
+
+def test_a_readers_tumour_voi_replaces_the_detections_it_overlaps(tmp_path: Path) -> None:
+    # reporter_homing with the reader's tumour VOI as well: in the default mode the detection
+    # still runs, and where it finds the tumour (days 4 and 7 on the MFBG scan) the reader's
+    # VOI takes its place: one track at the tumour, the reader's VOI at every visit, of the
+    # tumour's true volume (pi/6 d^3 on the 0.5 mm label grid, resampled to the PET's).
+    study, truth = _mouse(tmp_path, "reporter_homing", 9)
+    write_reader_vois(study, truth, lesions=True)
+    results = analyze_study(study, AnalysisOptions(lesion_tracer="mfbg")).to_dict()
+    at_tumour = []
+    for lesion in results["lesions"]:
+        try:
+            _track_of({"lesions": [lesion]}, truth, "flank_tumor")
+        except AssertionError:
+            continue
+        at_tumour.append(lesion)
+    (track,) = at_tumour
+    states = list(track["timepoints"].values())
+    assert len(states) == len(results["timepoints"])
+    assert {state["detection"]["method"] for state in states} == {"reader_voi"}
+    diameter_mm = next(iter(truth["timepoints"].values()))["lesion_diameters_mm"]["flank_tumor"]
+    true_ml = math.pi / 6.0 * diameter_mm**3 / 1000.0
+    for state in states:
+        assert state["volume_ml"] == pytest.approx(true_ml, rel=0.15)
