@@ -59,9 +59,6 @@ from immunopet.result import (
 
 __all__ = ["AnalysisOptions", "analyze_study"]
 
-#: Organs whose physiological uptake is excluded from lesion detection, for tracers without an
-#: entry of their own in lesion_detection.toml ``[physiological]`` (lesions.physiological_uptake).
-PHYSIOLOGICAL_ORGANS = ("brain", "urinary_bladder", "kidneys", "heart")
 #: Segmentation helpers that are not organ VOIs (they contain other organs, or only serve the
 #: noise estimate): not measured.
 NOT_MEASURED = ("body", "bone", LIVER_NOISE_REFERENCE)
@@ -234,7 +231,6 @@ def _organ_masks(loaded: _Loaded) -> Any:
 def _detect(
     loaded: _Loaded, lesion_tracer: str, options: AnalysisOptions, length_scale: float
 ) -> None:
-    from immunopet.io.discovery import is_fdg
     from immunopet.lesions import detect_lesions, physiological_uptake, reference_levels
 
     suv = loaded.suv.get(lesion_tracer)
@@ -247,9 +243,9 @@ def _detect(
     organs = _organ_masks(loaded)
     on_suv = organs.on_grid(suv)
     pet = next(p for p in loaded.timepoint.pets if p.tracer.key == lesion_tracer)
-    physiology = physiological_uptake(pet.tracer.agent, pet.tracer.target)
-    names = PHYSIOLOGICAL_ORGANS if physiology is None else physiology[1]
-    exclude = on_suv.union(names)
+    # The tracer's physiological organs (lesion_detection.toml [physiological]).
+    physiology_key, physiology_organs = physiological_uptake(pet.tracer.agent, pet.tracer.target)
+    exclude = on_suv.union(physiology_organs)
     try:
         reference = reference_levels(suv, organs)
     except InputError:
@@ -261,7 +257,7 @@ def _detect(
             exclude=exclude,
             reference=reference,
             organs=on_suv,
-            tracer="fdg" if is_fdg(pet.tracer.agent) else pet.tracer.key,
+            tracer=physiology_key,
             length_scale=length_scale,
         )
     )
@@ -572,12 +568,9 @@ def _cell_tracers(loaded: Sequence[_Loaded]) -> set[str]:
     The classes of the guidance rules (``data/guidance.toml`` ``[tracer_classes]``
     ``reporter_targets`` and ``cell_label_targets``), by the tracer's stated target.
     """
-    from immunopet.monitor._document import guidance
+    from immunopet.monitor._document import class_targets
 
-    classes = guidance()["tracer_classes"]
-    targets = {
-        str(t).casefold() for t in [*classes["reporter_targets"], *classes["cell_label_targets"]]
-    }
+    targets = class_targets("reporter", "cell_label")
     return {
         pet.tracer.key
         for item in loaded
@@ -837,7 +830,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
 
     """
     import immunopet
-    from immunopet.lesions import DetectionMethod
+    from immunopet.lesions import DetectionMethod, species_length_scale
 
     options = options or AnalysisOptions()
     if options.lesion_vois not in LESION_VOIS:
@@ -851,8 +844,6 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         study_dir, manifest=options.manifest, infusion_datetime=options.infusion_datetime
     )
     lesion_tracer = _lesion_tracer(study, options)
-    from immunopet.lesions import species_length_scale
-
     # Preclinical images: the detection's lengths scaled to the species (lesion_detection.toml).
     species = None if study.manifest is None else study.manifest.species
     length_scale = species_length_scale(species)

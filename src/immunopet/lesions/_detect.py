@@ -41,8 +41,9 @@ physiological organs (FDG: brain, urinary bladder, kidneys, heart; other tracers
 is not found.
 
 Species: the lengths and volumes of the rules were set for clinical PET; ``length_scale``
-(:func:`species_length_scale`, 0.38 for mice on a preclinical scanner) scales them. Every number is in ``data/lesion_detection.toml`` with its source, and each
-lesion records its method, parameters, threshold, background and exclusions.
+(:func:`species_length_scale`, 0.38 for mice on a preclinical scanner) scales them. Every
+number is in ``data/lesion_detection.toml`` with its source, and each lesion records its
+method, parameters, threshold, background and exclusions.
 """
 
 from __future__ import annotations
@@ -457,18 +458,18 @@ class DetectedLesion:
 # -- physiological exclusion -----------------------------------------------------------------
 
 
-def physiological_uptake(agent: str, target: str | None) -> tuple[str, tuple[str, ...]] | None:
-    """The physiological-uptake entry of a tracer: (table key, organ names), or None.
+def physiological_uptake(agent: str, target: str | None) -> tuple[str, tuple[str, ...]]:
+    """The physiological-uptake entry of a tracer: (table key, organ names).
 
     ``[physiological.fdg]`` for FDG (by agent name), else the first entry whose ``targets``
-    hold the tracer's target (casefolded); None when no entry fits.
+    hold the tracer's target (casefolded), else ``[physiological.default]``.
 
     Examples
     --------
     >>> physiological_uptake("[18F]MFBG", "hNET")
     ('hnet_probe', ('heart', 'liver', 'kidneys', 'urinary_bladder'))
-    >>> physiological_uptake("[89Zr]Zr-DFO-obinutuzumab", "CD20") is None
-    True
+    >>> physiological_uptake("[89Zr]Zr-DFO-obinutuzumab", "CD20")[0]
+    'default'
 
     """
     from immunopet.io.discovery import is_fdg
@@ -481,7 +482,7 @@ def physiological_uptake(agent: str, target: str | None) -> tuple[str, tuple[str
         targets = {str(t).casefold() for t in block.get("targets", {}).get("value", [])}
         if wanted and wanted in targets:
             return str(key), tuple(str(n) for n in block["organs"]["value"])
-    return None
+    return "default", tuple(str(n) for n in table["default"]["organs"]["value"])
 
 
 def _physiological(

@@ -99,6 +99,19 @@ def _folded(names: Iterable[str]) -> set[str]:
     return {name.casefold() for name in names}
 
 
+def class_targets(*names: str) -> set[str]:
+    """Casefolded tracer targets of the ``[tracer_classes]`` named (``"reporter"`` …).
+
+    Examples
+    --------
+    >>> sorted(class_targets("cell_label"))
+    ['ex vivo cell label']
+
+    """
+    classes = guidance()["tracer_classes"]
+    return set().union(*(_folded(classes[f"{name}_targets"]) for name in names))
+
+
 def scan_classes(document: Row) -> dict[str, set[str]]:
     """Tracer keys of the document by class (the lists of ``[tracer_classes]``).
 
@@ -131,7 +144,7 @@ def scan_classes(document: Row) -> dict[str, set[str]]:
         )
     }
     by_target = {
-        name: _folded(classes[f"{name}_targets"])
+        name: class_targets(name)
         for name in (
             "cell_label",
             "reporter",
