@@ -160,6 +160,24 @@ def test_a_thin_body_whose_lungs_reach_the_outline_keeps_both_lungs() -> None:
     assert _dice(organs.masks["lungs"], lungs) > 0.95
 
 
+def test_lungs_open_to_the_outline_on_two_slices_stay_whole() -> None:
+    # In this body (a man of 80 kg and 180 cm, as the trogocytosis cohort drew) the outline is
+    # open beside the lungs on two axial slices only; a 3-D opening of the outside lung voxels
+    # erased that two-slice slab and cut each lung in two, and only the upper halves were kept
+    # (1.47 of 3.16 L): liver sphere, blood pool, spleen and kidneys were then sought in the
+    # wrong place and not found.
+    from scipy import ndimage
+
+    body = build_phantom("adult", voxel_mm=6.0, sex="M", weight_kg=80.0, height_cm=180.0)
+    labels = body.label_map.array
+    lungs = labels == body.labels["lungs"]
+    assert np.count_nonzero(lungs & ndimage.binary_dilation(labels == 0)) > 0
+    organs = segment_organs(body.ct)
+    assert _dice(organs.masks["lungs"], lungs) > 0.95
+    assert LIVER_REFERENCE in organs.masks
+    assert BLOOD_POOL_REFERENCE in organs.masks
+
+
 def test_organ_masks_resample_and_combine(phantom: Any) -> None:
     pet = _fdg_suv(phantom.label_map, phantom.labels)
     organs = segment_organs(phantom.ct, pet)

@@ -394,10 +394,13 @@ def _lungs(context: _Context) -> None:
     air = context.hu < _organ("lung_max_hu")
     inside = air & context.masks["body"]
     # A lung that reaches the body's outline (the simulator's thinnest bodies) joins the outside
-    # air: keep its lung-density voxels, less the one-voxel skin partial-volume shell.
+    # air: keep its lung-density voxels, less the one-voxel skin partial-volume shell. The opening
+    # is in-plane: a 3-D one also erased the lung where the outline is open on only one or two
+    # slices, cutting each lung in two (then only the two larger halves were kept).
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
     outside_lung = ndimage.binary_opening(
-        air & ~context.masks["body"] & (context.hu > _organ("air_max_hu")),
-        structure=ndimage.generate_binary_structure(3, 1),
+        air & ~context.masks["body"] & (context.hu > _organ("air_max_hu")), structure=in_plane
     )
     labels, count = _label(inside | outside_lung)
     sizes = _sizes(labels, count)
