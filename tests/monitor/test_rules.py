@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timedelta
+from statistics import NormalDist
 from typing import Any
 
 import pytest
@@ -360,8 +361,34 @@ def test_homing_failure_of_directly_labelled_cells_against_muscle() -> None:
     # Upper bound 1.2 exp(1.645 x 0.1) = 1.41 < 2 (min_label_ratio).
     (event,) = homing_failure_events(labelled(1.2))
     assert event["evidence"]["upper_bound_ratio"] == pytest.approx(1.2 * math.exp(Z1 * WCV))
+    assert event["evidence"]["basis"].startswith("lesion-to-reference")
     assert not homing_failure_events(labelled(5.0))
     assert not homing_failure_events(labelled(1.2, day=1.0))  # before the window
+
+
+def test_homing_failure_of_directly_labelled_cells_without_enrichment() -> None:
+    # A label injected with the cells: SUV = labelled-cell density over the body's average.
+    def labelled(lesion: float, muscle: float | None) -> dict[str, Any]:
+        doc = Doc("PSCA").lesion("L001")
+        doc.scan("TP01", 2.0, "zr", "ex vivo cell label", 48.0)
+        doc.measure("L001", "TP01", "zr", lesion, 0.02 * lesion)
+        if muscle is not None:
+            doc.measure("muscle", "TP01", "zr", muscle)
+        return doc.document()
+
+    # No reference organ: SUV 0.8, sd sqrt(0.02^2 + 0.1^2), upper bound 0.8 exp(1.645 sd) < 1.
+    (event,) = homing_failure_events(labelled(0.8, None))
+    sd = math.hypot(0.02, WCV)
+    assert event["evidence"]["upper_bound_suv"] == pytest.approx(0.8 * math.exp(Z1 * sd))
+    assert event["evidence"]["max_label_suv"] == 1.0
+    assert "upper_bound_ratio" not in event["evidence"]
+    assert event["confidence"] == pytest.approx(NormalDist().cdf(math.log(1.0 / 0.8) / sd))
+    # SUV 0.9: upper bound 0.9 exp(1.645 sd) = 1.06 >= 1, enrichment not excluded.
+    assert not homing_failure_events(labelled(0.9, None))
+    # Muscle at 0.2: lesion-to-muscle 4 >= 2, but the SUV test still calls it (both bounds kept).
+    (event,) = homing_failure_events(labelled(0.6, 0.2))
+    assert event["evidence"]["basis"].startswith("lesion SUV")
+    assert event["evidence"]["upper_bound_ratio"] > 2.0 > event["evidence"]["upper_bound_suv"]
 
 
 # --------------------------------------------------------------------------- all rules

@@ -245,7 +245,8 @@ def test_homing_failure_of_a_simulated_mouse_with_the_readers_tumour_vois(tmp_pa
     # after infusion; the tumour cannot be found on the cell scan, so the reader draws it (and
     # the organs) and the analysis uses the reader's lesion VOIs only. Weist 2018 measured a
     # 9-fold tumour-to-muscle ratio for homing PSCA CAR T cells; the rule calls failure when the
-    # upper bound of the ratio is below 2 (data/guidance.toml [homing_failure]).
+    # upper bound of the ratio is below 2, or the upper bound of the tumour's SUV below 1 (no
+    # more labelled cells per gram than the body's average; data/guidance.toml [homing_failure]).
     # The third patient: 2.8 % of the simulator's typical homing (the scenario draws 2-10 %).
     study, truth = _mouse(tmp_path, "poor_homing", 8, patient_index=2)
     write_reader_vois(study, truth, lesions=True)
@@ -258,13 +259,26 @@ def test_homing_failure_of_a_simulated_mouse_with_the_readers_tumour_vois(tmp_pa
     assert "flank_tumor" in first["detection"]["source"]
     (event,) = _events(results, "homing_failure")
     assert (event["voi_id"], event["day"]) == (lesion["tracking_id"], pytest.approx(2.0))
-    assert event["evidence"]["upper_bound_ratio"] < event["evidence"]["min_label_ratio"] == 2.0
+    assert event["evidence"]["upper_bound_ratio"] < 2.0
+    assert event["evidence"]["upper_bound_suv"] < 1.0
     # Truth at that scan: the tumour holds far fewer cells per mL than a 9-fold homing would
-    # give, and the measured ratio is below the true one (partial volume of the 8 mm tumour).
+    # give, fewer than the body's average (true SUV < 1: label per mL over the label in the body
+    # per gram), and the measured values are below the true ones (partial volume of the 8 mm
+    # tumour).
     scan = next(s for s in truth["scans"] if s["day"] == pytest.approx(2.0))
     true_ratio = scan["lesion_bq_per_ml"]["flank_tumor"] / scan["organ_bq_per_ml"]["muscle"]
+    body_bq_per_g = (scan["cell_bound_bq"] + scan["free_label_bq"]) / (
+        truth["patient"]["weight_kg"] * 1000.0
+    )
+    true_suv = scan["lesion_bq_per_ml"]["flank_tumor"] / body_bq_per_g
     assert true_ratio < 9.0
-    assert event["evidence"]["current"] < true_ratio
+    assert true_suv < 1.0
+    (tumour,) = [
+        m
+        for m in results["measurements"]
+        if m["voi_id"] == lesion["tracking_id"] and m["day"] == pytest.approx(2.0)
+    ]
+    assert tumour["suv_mean"] < true_suv
     # The reader's muscle VOI, 3 mm from every other structure, reads the true muscle
     # concentration (the whole muscle label read 1.7 times it: spill-in from spleen and liver).
     (muscle,) = [

@@ -13,9 +13,16 @@ cells:
 * tracers with a pre-infusion scan at the same uptake time (reporter probes):
   no significant rise so far (:func:`~immunopet.monitor._document.baseline_changes`), and the
   upper one-sided bound of the rise, exp(d + z·σ_d) − 1, below ``min_increase``;
-* direct labels (injected with the cells, no pre-infusion scan): the upper bound of the
-  lesion's SUVmean ratio to a reference organ (``label_reference_vois``, e.g. muscle) below
-  ``min_label_ratio``.
+* direct labels (injected with the cells, no pre-infusion scan), either of:
+
+  - the upper bound of the lesion's SUVmean ratio to a reference organ
+    (``label_reference_vois``, e.g. muscle) below ``min_label_ratio``;
+  - the upper bound of the lesion's SUVmean below ``max_label_suv`` (1): the SUV of a label
+    injected with the cells is the lesion's labelled-cell density over the body's average
+    (per gram), so below 1 the lesion holds no more cells than if they had spread evenly,
+    i.e. no enrichment at all. It needs no reference organ, and does not depend on how strongly
+    homing cells enrich a lesion, which is not published as an absolute figure in the sources
+    read (``data/guidance.toml``).
 
 Lesions are candidates where CAR T cells are expected: every lesion, or, when the CAR-target
 tracer was imaged, only lesions whose uptake of it was above the blood pool beyond the noise
@@ -98,6 +105,18 @@ def _label_ratio(document: Row, row: Row, references: list[str], wcv: float) -> 
     )
 
 
+def _label_suv(row: Row, wcv: float) -> Change:
+    """The lesion's SUVmean on a direct cell label tested against ``max_label_suv``."""
+    se = row.get("suv_mean_se")
+    return assess_ratio(
+        "suv_mean",
+        max(row["suv_mean"], 0.0),
+        float(guidance()["homing_failure"]["max_label_suv"]),
+        relative_se=se / row["suv_mean"] if se and row["suv_mean"] > 0 else 0.0,
+        wcv=wcv,
+    )
+
+
 def homing_failure_events(document: Row) -> list[dict[str, Any]]:
     """``homing_failure`` events of a results document (module text)."""
     table = guidance()["homing_failure"]
@@ -144,9 +163,8 @@ def homing_failure_events(document: Row) -> list[dict[str, Any]]:
                 extra=extra,
             )
         )
-    # Direct cell labels: the lesion against a reference organ.
+    # Direct cell labels: the lesion against a reference organ, and against the body average.
     references = [str(name) for name in table["label_reference_vois"]]
-    expected_ratio = math.log(float(table["min_label_ratio"]))
     rows = sorted(
         (
             m
@@ -163,30 +181,48 @@ def homing_failure_events(document: Row) -> list[dict[str, Any]]:
             continue
         if candidates is not None and row["voi_id"] not in candidates:
             continue
-        ratio = _label_ratio(document, row, references, wcv_of(document, row["tracer"], "lesion"))
-        if ratio is None:
-            continue
         seen_label.add(row["voi_id"])
-        upper = math.exp(math.log(max(ratio.current, 1e-12)) + z * ratio.log_ratio_sd)
-        if upper >= float(table["min_label_ratio"]):
+        wcv = wcv_of(document, row["tracer"], "lesion")
+        tests = [
+            (
+                "lesion-to-reference ratio below that of homing cells",
+                "upper_bound_ratio",
+                "min_label_ratio",
+                _label_ratio(document, row, references, wcv),
+            ),
+            (
+                "lesion SUV (labelled-cell density over the body average) below 1: no enrichment",
+                "upper_bound_suv",
+                "max_label_suv",
+                _label_suv(row, wcv),
+            ),
+        ]
+        found: list[tuple[float, str, Change, dict[str, Any]]] = []
+        bounds: dict[str, float] = {}
+        for basis, bound_key, cut_key, tested in tests:
+            if tested is None:
+                continue
+            cut = float(table[cut_key])
+            upper = math.exp(math.log(max(tested.current, 1e-12)) + z * tested.log_ratio_sd)
+            bounds[bound_key] = upper
+            if upper >= cut:
+                continue
+            confidence = NormalDist().cdf(
+                (math.log(cut) - math.log(max(tested.current, 1e-12))) / tested.log_ratio_sd
+            )
+            found.append((confidence, basis, tested, {cut_key: cut}))
+        if not found:
             continue
-        extra = {
-            "basis": "lesion-to-reference ratio below that of homing cells",
-            "upper_bound_ratio": upper,
-            "min_label_ratio": float(table["min_label_ratio"]),
-        }
-        confidence = NormalDist().cdf(
-            (expected_ratio - math.log(max(ratio.current, 1e-12))) / ratio.log_ratio_sd
-        )
+        confidence, basis, tested, cut_entry = max(found, key=lambda item: item[0])
         events.append(
             lesion_event(
                 "homing_failure",
                 document,
                 row,
-                ratio,
+                tested,
                 baseline_day=None,
                 confidence=confidence,
-                extra=extra,
+                extra={"basis": basis, **bounds, **cut_entry},
             )
         )
     return events
