@@ -118,6 +118,17 @@ def make_results(
         for tracer in tracers
         for voi_type, voi_id in vois
     ]
+    # Keys of later pipeline versions, on some rows only (as the pipeline writes them).
+    for i, row in enumerate(measurements):
+        row["voi_source"] = "reader mask: tumour" if i % 4 == 0 else "built-in segmentation"
+        if row["voi_type"] == "lesion":
+            row["lesion_found"] = bool(i % 3)
+        if i % 2:
+            row["suv_mean_pvc"] = real(0.5, 9.0)
+            row["suv_mean_pvc_se"] = None
+        if row["target"] == "CD8" and i % 3 == 0:
+            row["car_t_cells"] = real(1e6, 1e10)
+            row["car_t_cells_se"] = real(1e5, 1e9)
     events = [
         {
             "event_id": "E001",

@@ -27,6 +27,7 @@ from immunopet.store import (
     load_results,
     save_results,
 )
+from immunopet.store._models import ADDED_COLUMNS
 
 Factory = Callable[..., dict[str, Any]]
 DATA_TABLES = (
@@ -493,6 +494,73 @@ def test_newer_schema_is_refused(tmp_path: Path, results_factory: Factory) -> No
     with pytest.raises(InputError, match="newer"):
         load_results(_url(db), "study-A")
     assert db.read_bytes() == before
+
+
+def _as_schema_1(db: Path) -> None:
+    """Rewrite a database as schema 1 stored it: without the columns schema 2 added to
+    ``measurements``, their values in the rows' ``extra`` (rows that lacked a key have
+    neither)."""
+    added = ADDED_COLUMNS[2]["measurements"]
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            f"SELECT id, extra, absent_keys, {', '.join(added)} FROM measurements"
+        ).fetchall()
+        for row_id, extra_text, absent_text, *values in rows:
+            extra = json.loads(extra_text) if extra_text else {}
+            absent = json.loads(absent_text) if absent_text else []
+            for name, value in zip(added, values, strict=True):
+                if name in absent:
+                    absent.remove(name)
+                else:
+                    extra[name] = bool(value) if name == "lesion_found" else value
+            connection.execute(
+                "UPDATE measurements SET extra = ?, absent_keys = ? WHERE id = ?",
+                (
+                    json.dumps(extra) if extra else None,
+                    json.dumps(absent) if absent else None,
+                    row_id,
+                ),
+            )
+        for name in added:
+            connection.execute(f"ALTER TABLE measurements DROP COLUMN {name}")
+        connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    connection.close()
+
+
+def test_a_schema_1_database_is_read_as_it_is_and_upgraded_by_the_next_save(
+    tmp_path: Path, results_factory: Factory
+) -> None:
+    db = tmp_path / "r.db"
+    a = results_factory(study_key="study-A", patient_id="P001", seed=1)
+    save_results(a, _url(db))
+    _as_schema_1(db)
+    columns = {row[1] for row in _pragma(db, "table_info(measurements)")}
+    assert "lesion_found" not in columns
+    before = db.read_bytes()
+    # Reading leaves the file as it was; the values come from ``extra``.
+    assert load_results(_url(db), "study-A") == a
+    assert db.read_bytes() == before
+    # The next save upgrades it: the columns exist and hold the first study's values.
+    b = results_factory(study_key="study-B", patient_id="P002", seed=2)
+    save_results(b, _url(db))
+    with sqlite3.connect(db) as connection:
+        version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version.fetchone() == (str(SCHEMA_VERSION),)
+        found = connection.execute(
+            "SELECT m.voi_id, m.timepoint_id, m.tracer, m.lesion_found, m.voi_source, m.extra "
+            "FROM measurements m JOIN studies s ON s.id = m.study_id "
+            "WHERE s.study_key = 'study-A' AND m.voi_type = 'lesion'"
+        ).fetchall()
+    connection.close()
+    expected = {
+        (m["voi_id"], m["timepoint_id"], m["tracer"]): (m["lesion_found"], m["voi_source"])
+        for m in a["measurements"]
+        if m["voi_type"] == "lesion"
+    }
+    assert {(v, t, r): (bool(f), s) for v, t, r, f, s, _ in found} == expected
+    assert all(extra is None or "lesion_found" not in json.loads(extra) for *_, extra in found)
+    assert load_results(_url(db), "study-A") == a
+    assert load_results(_url(db), "study-B") == b
 
 
 @pytest.mark.parametrize(

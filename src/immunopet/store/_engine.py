@@ -26,6 +26,14 @@ SQLite (the default: ``sqlite:///<out>/immunopet.db``)
 
 Other databases (e.g. ``postgresql+psycopg://user@host/db``) get the same single transaction;
 their driver must be installed.
+
+Older schemas
+-------------
+A database of an older schema version (``meta.schema_version``) is read as it is: the columns
+that later versions added (:data:`~immunopet.store._models.ADDED_COLUMNS`) are left out of the
+queries (their values sit in the rows' ``extra``), and the file is not changed. The next save
+upgrades it in the same transaction as the results: it adds the columns, moves their values
+out of ``extra`` and records the new version, so a killed save leaves the old schema intact.
 """
 
 from __future__ import annotations
@@ -37,16 +45,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, inspect, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from immunopet.errors import InputError
-from immunopet.store._models import SCHEMA_VERSION, Base, MetaRow
+from immunopet.store._models import ADDED_COLUMNS, SCHEMA_VERSION, Base, MetaRow
 
 __all__ = [
+    "ABSENT_COLUMNS",
     "DB_FIELD",
     "DEFAULT_DB_NAME",
     "DEFAULT_LOCK_TIMEOUT_S",
@@ -189,6 +198,10 @@ def _database_error(exc: Exception, shown: str) -> InputError:
     )
 
 
+ABSENT_COLUMNS = "immunopet_absent_columns"
+"""``Session.info`` key: the columns, by table, that an older schema's database lacks."""
+
+
 def _mismatch(shown: str, what: str) -> InputError:
     return InputError(
         f"the database {shown} {what}",
@@ -244,18 +257,74 @@ def _check_schema(session: Session, shown: str, *, create: bool) -> None:
             field=DB_FIELD,
             hint="upgrade immunopet, or pass another --db",
         )
-    if version < SCHEMA_VERSION:  # no older schema exists yet; a migration would go here
-        raise _mismatch(shown, f"has results schema {version}, older than {SCHEMA_VERSION}")
+    if version < 1:
+        raise _mismatch(shown, f"states an unknown schema_version {version}")
+    # Columns of later versions than the database's: absent by design, added by an upgrade.
+    later: dict[str, set[str]] = {}
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        for name, added in ADDED_COLUMNS.get(step, {}).items():
+            later.setdefault(name, set()).update(added)
     for name, table in Base.metadata.tables.items():
         if name not in present:
             raise _mismatch(shown, f"lacks the table {name!r} of results schema {version}")
         columns = {column["name"] for column in inspector.get_columns(name)}
-        missing = sorted(set(table.columns.keys()) - columns)
+        missing = sorted(set(table.columns.keys()) - columns - later.get(name, set()))
         if missing:
             raise _mismatch(
                 shown,
                 f"lacks the columns {', '.join(missing)} of table {name!r} (schema {version})",
             )
+        later[name] = later.get(name, set()) - columns
+    absent = {name: frozenset(names) for name, names in later.items() if names}
+    if version < SCHEMA_VERSION and create:
+        _upgrade(session, absent)
+    elif absent:
+        session.info[ABSENT_COLUMNS] = absent
+
+
+def _upgrade(session: Session, absent: dict[str, frozenset[str]]) -> None:
+    """Add the ``absent`` columns, move their values out of ``extra``, record the version.
+
+    A row whose ``extra`` lacks one of the keys did not have it: the key joins the row's
+    ``absent_keys``, so it still reads back absent rather than ``null``.
+    """
+    connection = session.connection()
+    quote = connection.dialect.identifier_preparer.quote
+    for name, added in sorted(absent.items()):
+        table: Table = Base.metadata.tables[name]
+        names = [column.name for column in table.columns if column.name in added]
+        for column in names:
+            kind = table.columns[column].type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(
+                f"ALTER TABLE {quote(name)} ADD COLUMN {quote(column)} {kind}"
+            )
+        moved = []
+        for row_id, extra, absent_keys in connection.execute(
+            select(table.c.id, table.c.extra, table.c.absent_keys)
+        ):
+            extra = dict(extra or {})
+            absent_keys = list(absent_keys or [])
+            values = {}
+            for column in names:
+                if column in extra:
+                    values[f"new_{column}"] = extra.pop(column)
+                else:
+                    values[f"new_{column}"] = None
+                    absent_keys.append(column)
+            values["new_extra"] = extra or None
+            values["new_absent_keys"] = absent_keys or None
+            moved.append({"row_id": row_id, **values})
+        if moved:
+            targets = [*names, "extra", "absent_keys"]
+            connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values({column: bindparam(f"new_{column}") for column in targets}),
+                moved,
+            )
+    session.execute(
+        update(MetaRow).where(MetaRow.key == "schema_version").values(value=str(SCHEMA_VERSION))
+    )
 
 
 @contextmanager

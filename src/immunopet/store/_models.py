@@ -60,6 +60,7 @@ from sqlalchemy.types import TypeEngine
 from immunopet.result import MEASUREMENT_COLUMNS
 
 __all__ = [
+    "ADDED_COLUMNS",
     "SCHEMA_VERSION",
     "Base",
     "Event",
@@ -73,8 +74,15 @@ __all__ = [
     "Timepoint",
 ]
 
-SCHEMA_VERSION = 1
-"""Version of this database schema, stored in ``meta``; a database of a newer one is refused."""
+SCHEMA_VERSION = 2
+"""Version of this database schema, stored in ``meta``; a database of a newer one is refused.
+
+1. The first schema.
+2. ``measurements`` gained the columns ``voi_source``, ``suv_mean_pvc``, ``suv_mean_pvc_se``,
+   ``car_t_cells``, ``car_t_cells_se`` and ``lesion_found`` (schema 1 kept them in ``extra``).
+   A schema-1 database is read as it is and upgraded in place by the next save
+   (:data:`ADDED_COLUMNS`).
+"""
 
 # Constraint names fixed by convention, so that a later migration can name what it alters.
 _NAMING = {
@@ -362,14 +370,37 @@ class Measurement(_DocumentRow, Base):
     percent_id_se: Mapped[float | None] = mapped_column(Double)
     lesion_to_blood: Mapped[float | None] = mapped_column(Double)
     lesion_to_muscle: Mapped[float | None] = mapped_column(Double)
+    # Schema 2 (ADDED_COLUMNS).
+    voi_source: Mapped[str | None] = mapped_column(String)
+    """Where the VOI came from (built-in segmentation, a reader's mask, a re-delineation)."""
+    suv_mean_pvc: Mapped[float | None] = mapped_column(Double)
+    suv_mean_pvc_se: Mapped[float | None] = mapped_column(Double)
+    car_t_cells: Mapped[float | None] = mapped_column(Double)
+    car_t_cells_se: Mapped[float | None] = mapped_column(Double)
+    lesion_found: Mapped[bool | None] = mapped_column(Boolean)
+    """Lesion rows: whether the lesion was found at this scan (false: its site measured)."""
 
 
 # The measurement keys of the results document (result.MEASUREMENT_COLUMNS) that have a
-# column here; the others (voi_source, partial-volume and cell-number figures, lesion_found)
-# are kept in ``extra``.
+# column here (all of them since schema 2); any other key is kept in ``extra``.
 Measurement.document_keys = {
     name: name for name in MEASUREMENT_COLUMNS if name in Measurement.__table__.columns
 }
+
+ADDED_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {
+        "measurements": (
+            "voi_source",
+            "suv_mean_pvc",
+            "suv_mean_pvc_se",
+            "car_t_cells",
+            "car_t_cells_se",
+            "lesion_found",
+        )
+    },
+}
+"""Columns each schema version added, by table: what upgrading a database to it adds (all are
+nullable document keys that the older schema kept in the row's ``extra``)."""
 
 
 class Event(_DocumentRow, Base):

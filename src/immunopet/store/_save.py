@@ -39,10 +39,10 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from immunopet.errors import InputError
-from immunopet.store._engine import DB_FIELD, DEFAULT_LOCK_TIMEOUT_S, open_session
+from immunopet.store._engine import ABSENT_COLUMNS, DB_FIELD, DEFAULT_LOCK_TIMEOUT_S, open_session
 from immunopet.store._models import (
     Base,
     Event,
@@ -475,9 +475,16 @@ def save_results(
 
 
 def _item(model_row: Base, *, nested: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Return the document object of one row: columns, triples, nested values, extra keys."""
+    """Return the document object of one row: columns, triples, nested values, extra keys.
+
+    Columns left out of the query (those an older schema lacks; :func:`_rows`) are skipped:
+    such a database keeps their values in ``extra``.
+    """
+    unloaded = sa_inspect(model_row).unloaded
     item = {
-        key: getattr(model_row, attribute) for key, attribute in model_row.document_keys.items()
+        key: getattr(model_row, attribute)
+        for key, attribute in model_row.document_keys.items()
+        if attribute not in unloaded
     }
     for key, attributes in model_row.triples.items():
         values = [getattr(model_row, attribute) for attribute in attributes]
@@ -492,6 +499,11 @@ def _item(model_row: Base, *, nested: Mapping[str, Any] | None = None) -> dict[s
 def _rows(session: Session, model: type[Base], study_id: int) -> list[Any]:
     columns = model.__table__.c
     statement = select(model).where(columns.study_id == study_id).order_by(columns.position)
+    absent = session.info.get(ABSENT_COLUMNS, {}).get(model.__tablename__, ())
+    if absent:  # an older schema's database: leave out the columns it lacks
+        statement = statement.options(
+            *(defer(getattr(model, name), raiseload=True) for name in sorted(absent))
+        )
     return list(session.scalars(statement))
 
 
