@@ -105,6 +105,8 @@ class _Loaded:
     organs: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)  # on the CT grid
     organ_grid: Volume | None = None
     organ_sources: dict[str, str] = field(default_factory=dict)
+    #: Organs the built-in segmentation could not find (and no mask gave): name -> reason.
+    organ_missing: dict[str, str] = field(default_factory=dict)
     noise: dict[str, ImageNoise | None] = field(default_factory=dict)
     lesions: list[Any] = field(default_factory=list)  # DetectedLesion of the lesion tracer
     #: A reader's lesion VOIs from the visit's masks: name -> (mask on organ_grid, file name).
@@ -199,6 +201,31 @@ def _organs(loaded: _Loaded, lesion_tracer: str) -> None:
             if name not in loaded.organs:
                 loaded.organs[name] = mask
                 loaded.organ_sources[name] = f"built-in: {found.method.get(name, '')}"
+        loaded.organ_missing = {
+            name: reason for name, reason in found.not_found.items() if name not in loaded.organs
+        }
+
+
+def _missing_organ_notes(loaded: Sequence[_Loaded]) -> list[str]:
+    """One warning per organ that no visit could segment, carry or take from a mask.
+
+    Without the blood pool or liver reference, lesion-to-blood ratios, the noise estimate and
+    the rules that need them are missing; without spleen or marrow, the CRS and expansion
+    rules have nothing to look at: the physician must be told, not left to notice.
+    """
+    visits: dict[str, list[str]] = {}
+    reasons: dict[str, str] = {}
+    for item in loaded:
+        for name, reason in item.organ_missing.items():
+            if name not in item.organs:
+                visits.setdefault(name, []).append(item.timepoint.timepoint_id)
+                reasons.setdefault(name, reason)
+    return [
+        f"organ {name!r} not found at {', '.join(ids)} ({reasons[name]}): its measurements and "
+        "the rules that need it are missing there; a reader's mask of it (SEG, RTSTRUCT or "
+        "NIfTI in the study) is used instead when given"
+        for name, ids in sorted(visits.items())
+    ]
 
 
 def _noise(loaded: _Loaded) -> None:
@@ -878,6 +905,7 @@ def analyze_study(study_dir: str | Path, options: AnalysisOptions | None = None)
         if lesion_tracer not in item.suv
         for name, (_, source) in sorted(item.reader_lesions.items())
     ]
+    notes += _missing_organ_notes(loaded)
     measurements = _with_cell_numbers(measurements, loaded, study, notes)
     _report(options, "measure", 1, 1)
     # Lesion status over the timepoints that can show lesions (those with the lesion tracer).

@@ -390,3 +390,35 @@ def test_partial_volume_corrected_lesion_means_match_truth(
             assert m["suv_mean_pvc_se"] > m["suv_mean_se"] > 0.0
             checked += 1
     assert checked >= 2
+
+
+def test_an_organ_no_visit_could_segment_is_reported(
+    analysed: tuple[Path, Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The analysed study finds every organ: no such warning.
+    root, out, _ = analysed
+    assert not any("not found at" in warning for warning in _results(out)["warnings"])
+    # The same study with a segmentation that never finds the blood pool (as when the lungs
+    # were cut in two, trogocytosis P0018): one warning names the organ, every visit and the
+    # reason, and no measurement of it exists.
+    import immunopet.lesions as lesions
+    from immunopet.pipeline import analyze_study
+
+    segment = lesions.segment_organs
+
+    def without_blood_pool(*args: Any, **kwargs: Any) -> Any:
+        found = segment(*args, **kwargs)
+        found.masks.pop("blood_pool_reference", None)
+        found.not_found["blood_pool_reference"] = "no mediastinal region (test)"
+        return found
+
+    monkeypatch.setattr(lesions, "segment_organs", without_blood_pool)
+    result = analyze_study(root / "P0001")
+    (warning,) = [w for w in result.warnings if "not found at" in w]
+    visits = sorted({m.timepoint_id for m in result.measurements})
+    assert warning.startswith(
+        f"organ 'blood_pool_reference' not found at {', '.join(visits)} "
+        "(no mediastinal region (test))"
+    )
+    assert not any(m.voi_id == "blood_pool_reference" for m in result.measurements)
+    assert all(m.lesion_to_blood is None for m in result.measurements)
