@@ -207,10 +207,8 @@ def homing_failure_events(document: Row) -> list[dict[str, Any]]:
             bounds[bound_key] = upper
             if upper >= cut:
                 continue
-            confidence = NormalDist().cdf(
-                (math.log(cut) - math.log(max(tested.current, 1e-12))) / tested.log_ratio_sd
-            )
-            found.append((confidence, basis, tested, {cut_key: cut}))
+            # log_ratio is ln(value / cut): the level at which the cut is excluded.
+            found.append((_excluded(tested, 0.0), basis, tested, {cut_key: cut}))
         if not found:
             continue
         confidence, basis, tested, cut_entry = max(found, key=lambda item: item[0])
