@@ -223,6 +223,9 @@ def test_minimal_file_loads(tmp_path: Path) -> None:
     ("old", "new", "field", "message"),
     [
         ("  disease: DLBCL", "  disease: DLBCL\n  colour: red", "car_t.colour", "unknown key"),
+        # YAML keeps the last of a repeated key; the file is refused instead (io._fields).
+        ("  disease: DLBCL", "  disease: DLBCL\n  disease: FL", "line 8", "'disease' is repeated"),
+        ('description: "minimal"', "description:", "description", "missing"),
         ("weight_kg: 70", "weight_kg: seventy", "subject.weight_kg", "must be a number"),
         (
             "name: c, site: mediastinal_lymph_node, diameter_mm: 12",

@@ -22,8 +22,6 @@ grading of CRS and ICANS (Lee et al., Biol Blood Marrow Transplant 2019;25:625-6
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -36,6 +34,7 @@ import yaml
 
 from immunopet.errors import InputError, NuclideError
 from immunopet.io._atomic import atomic_path
+from immunopet.io._fields import FieldReader, StrictLoader, join
 from immunopet.monitor import (
     ClinicalObservation,
     Consciousness,
@@ -80,8 +79,6 @@ _UNIT_OF_SOURCE: Final[dict[CountSource, CountUnit]] = {
     "flow": "cells_per_ul",
 }
 _SAMPLE_KINDS: Final[tuple[SampleKind, ...]] = ("whole_blood", "plasma")
-#: YAML 1.1 reads ``2.0e6`` (no sign on the exponent) as a string.
-_YAML11_FLOAT: Final = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)[eE][+-]?\d+$")
 
 _TOP_KEYS: Final = (
     "patient_id",
@@ -366,96 +363,8 @@ class Manifest:
 # --------------------------------------------------------------------------- reading
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.safe_load`` that refuses a key repeated in one mapping (YAML keeps the last)."""
-
-
-def _mapping_without_repeats(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is repeated", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _mapping_without_repeats,
-)
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-class _Reader:
-    """Typed accessors whose errors name the file and the key path."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-
-    def fail(self, where: str, message: str, hint: str | None = None) -> InputError:
-        return InputError(message, path=self.path, field=where or None, hint=hint)
-
-    def mapping(
-        self, value: object, where: str, *, required: tuple[str, ...], optional: tuple[str, ...]
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
-        allowed = (*required, *optional)
-        for key in value:
-            if key not in allowed:
-                raise self.fail(
-                    _join(where, str(key)), "unknown key", f"allowed keys: {', '.join(allowed)}"
-                )
-        for key in required:
-            if key not in value or value[key] is None:
-                raise self.fail(_join(where, key), "missing")
-        return cast(dict[str, Any], value)
-
-    def items(self, value: object, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list, got {type(value).__name__}")
-        return value
-
-    def text(self, value: object, where: str) -> str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)  # patient IDs and keys may look like numbers
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"must be a non-empty string, got {value!r}")
-        return value.strip()
-
-    def number(
-        self,
-        value: object,
-        where: str,
-        *,
-        low: float | None = None,
-        low_inclusive: bool = True,
-        high: float | None = None,
-        high_inclusive: bool = True,
-        hint: str | None = None,
-    ) -> float:
-        if isinstance(value, str) and _YAML11_FLOAT.match(value):
-            value = float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"must be a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise self.fail(where, f"must be finite, got {value!r}")
-        if low is not None and (number < low or (number == low and not low_inclusive)):
-            raise self.fail(
-                where, f"must be {'>=' if low_inclusive else '>'} {low:g}, got {value!r}", hint
-            )
-        if high is not None and (number > high or (number == high and not high_inclusive)):
-            raise self.fail(
-                where, f"must be {'<=' if high_inclusive else '<'} {high:g}, got {value!r}", hint
-            )
-        return number
+class _Reader(FieldReader):
+    """The manifest's value kinds on top of :class:`~immunopet.io._fields.FieldReader`."""
 
     def whole(self, value: object, where: str, *, low: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -574,7 +483,7 @@ def _tracers(reader: _Reader, value: object) -> tuple[ManifestTracer, ...]:
     keys: dict[str, int] = {}
     agents: dict[str, int] = {}
     formats = tuple(member.value for member in VectorFormat)
-    for index, item in enumerate(reader.items(value, "tracers")):
+    for index, item in enumerate(reader.sequence(value, "tracers", empty=True)):
         where = f"tracers[{index}]"
         body = reader.mapping(
             item,
@@ -628,7 +537,7 @@ def _tracers(reader: _Reader, value: object) -> tuple[ManifestTracer, ...]:
 def _body_weights(reader: _Reader, value: object) -> tuple[BodyWeight, ...]:
     weights: list[BodyWeight] = []
     seen: dict[date, int] = {}
-    for index, item in enumerate(reader.items(value, "body_weight_kg")):
+    for index, item in enumerate(reader.sequence(value, "body_weight_kg", empty=True)):
         where = f"body_weight_kg[{index}]"
         body = reader.mapping(item, where, required=("date", "weight_kg"), optional=())
         day = reader.date(body["date"], f"{where}.date")
@@ -737,7 +646,9 @@ def _clinical_record(
         domains = tuple(member.value for member in Domain)
         other_cause = tuple(
             Domain(reader.choice(cause, f"{where}.other_cause[{index}]", domains))
-            for index, cause in enumerate(reader.items(causes, f"{where}.other_cause"))
+            for index, cause in enumerate(
+                reader.sequence(causes, f"{where}.other_cause", empty=True)
+            )
         )
     vasopressors = body.get("vasopressors")
     vasopressin = body.get("vasopressin")
@@ -808,7 +719,7 @@ def _clinical(
 ) -> tuple[ClinicalRecord, ...]:
     records: list[ClinicalRecord] = []
     days: dict[int, int] = {}
-    for index, item in enumerate(reader.items(value, "clinical")):
+    for index, item in enumerate(reader.sequence(value, "clinical", empty=True)):
         where = f"clinical[{index}]"
         record = _clinical_record(reader, item, where, infusion)
         if record.day in days:
@@ -829,7 +740,7 @@ def _clinical(
             try:
                 _observation(record, age_years, developmental_delay)
             except InputError as exc:
-                raise reader.fail(_join(where, exc.field or ""), exc.message, exc.hint) from None
+                raise reader.fail(join(where, exc.field or ""), exc.message, exc.hint) from None
         records.append(record)
     return tuple(sorted(records, key=lambda record: record.day))
 
@@ -838,7 +749,7 @@ def _car_t_counts(
     reader: _Reader, value: object, infusion: datetime | None
 ) -> tuple[CarTCount, ...]:
     counts: list[CarTCount] = []
-    for index, item in enumerate(reader.items(value, "car_t_counts")):
+    for index, item in enumerate(reader.sequence(value, "car_t_counts", empty=True)):
         where = f"car_t_counts[{index}]"
         body = reader.mapping(
             item, where, required=("value", "unit", "source"), optional=("day", "datetime")
@@ -871,7 +782,7 @@ def _blood_samples(
 ) -> tuple[BloodSample, ...]:
     samples: list[BloodSample] = []
     known = (*tracer_keys, *((FDG_KEY,) if FDG_KEY not in tracer_keys else ()))
-    for index, item in enumerate(reader.items(value, "blood_samples")):
+    for index, item in enumerate(reader.sequence(value, "blood_samples", empty=True)):
         where = f"blood_samples[{index}]"
         body = reader.mapping(
             item,
@@ -1023,7 +934,7 @@ def load_manifest(path: str | PathLike[str]) -> Manifest:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read the manifest ({exc})", path=source) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = None if mark is None else f"line {mark.line + 1}"

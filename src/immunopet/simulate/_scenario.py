@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 
 from immunopet.errors import InputError, NuclideError
+from immunopet.io._fields import FieldReader, StrictLoader, join
 from immunopet.kinetics import Stein2019CellularKinetics
 from immunopet.physics import canonical_nuclide_name
 from immunopet.planning import known_cell_labels, known_scanners
@@ -70,7 +71,6 @@ _SUFFIXES = (".yaml", ".yml")
 _MAX_REDRAWS = 1000
 _H_PER_DAY = 24.0
 _D_PER_WEEK = 7.0
-_YAML11_FLOAT = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)[eE][+-]?\d+$")
 _DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)\s*(h|d|w)\s*$")
 #: Stein 2019 parameter names (the fields of :class:`Stein2019CellularKinetics` but ``source``).
 _KINETIC_PARAMETERS = tuple(f.name for f in fields(Stein2019CellularKinetics) if f.name != "source")
@@ -396,69 +396,13 @@ def series_value(series: TimeSeries, day: float) -> float:
     return float(np.interp(day, days, values))
 
 
-class _Reader:
-    """Validating accessors that name the file and the key path in every error."""
+class _Reader(FieldReader):
+    """The scenario's value kinds on top of :class:`~immunopet.io._fields.FieldReader`.
 
-    def __init__(self, label: str) -> None:
-        self.label = label
+    A lower bound is exclusive unless a call says otherwise (sizes, doses: > 0).
+    """
 
-    def fail(self, where: str, message: str, hint: str | None = None) -> InputError:
-        return InputError(message, path=self.label, field=where or None, hint=hint)
-
-    def mapping(
-        self,
-        value: object,
-        where: str,
-        *,
-        required: tuple[str, ...] = (),
-        optional: tuple[str, ...] = (),
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"must be a mapping, got {type(value).__name__}")
-        for key in value:
-            if key not in required and key not in optional:
-                allowed = ", ".join((*required, *optional))
-                raise self.fail(_join(where, str(key)), "unknown key", f"allowed keys: {allowed}")
-        for key in required:
-            if key not in value:
-                raise self.fail(_join(where, key), "missing")
-        return value
-
-    def sequence(self, value: object, where: str, *, empty: bool = False) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list, got {type(value).__name__}")
-        if not value and not empty:
-            raise self.fail(where, "must not be empty")
-        return value
-
-    def text(self, value: object, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(where, f"must be a non-empty string, got {value!r}")
-        return value.strip()
-
-    def number(
-        self,
-        value: object,
-        where: str,
-        *,
-        low: float | None = None,
-        low_inclusive: bool = False,
-        high: float | None = None,
-    ) -> float:
-        if isinstance(value, str) and _YAML11_FLOAT.match(value):
-            value = float(value)  # YAML 1.1 reads 2.0e6 (no sign on the exponent) as a string
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"must be a number, got {value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise self.fail(where, f"must be finite, got {value!r}")
-        if low is not None and (number < low or (number == low and not low_inclusive)):
-            raise self.fail(
-                where, f"must be {'>=' if low_inclusive else '>'} {low:g}, got {value!r}"
-            )
-        if high is not None and number > high:
-            raise self.fail(where, f"must be <= {high:g}, got {value!r}")
-        return number
+    low_inclusive = False
 
     def day(self, value: object, where: str) -> float:
         """Days: a number, or a string with a unit ``h``, ``d`` or ``w`` (``"36h"``, ``"-7d"``)."""
@@ -489,7 +433,7 @@ class _Reader:
                 where, "a distribution has one key", "write normal, lognormal or uniform"
             )
         ((kind, parameters),) = value.items()
-        inner = _join(where, str(kind))
+        inner = join(where, str(kind))
         if kind == "normal":
             body = self.mapping(parameters, inner, required=("mean", "sd"))
             return Normal(
@@ -512,7 +456,7 @@ class _Reader:
                 raise self.fail(f"{inner}.high", f"must be >= low ({lowest:g})")
             return Uniform(lowest, highest)
         raise self.fail(
-            _join(where, str(kind)), "unknown distribution", "write normal, lognormal or uniform"
+            join(where, str(kind)), "unknown distribution", "write normal, lognormal or uniform"
         )
 
     def series(self, value: object, where: str, *, low: float = 0.0) -> TimeSeries:
@@ -537,10 +481,6 @@ class _Reader:
         return text
 
 
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
 def _one_of(
     reader: _Reader, body: dict[str, Any], where: str, keys: tuple[str, str], low: float
 ) -> tuple[Distribution | None, Distribution | None]:
@@ -548,7 +488,7 @@ def _one_of(
     if len(present) != 1:
         raise reader.fail(where, f"give exactly one of {keys[0]} and {keys[1]}")
     first = keys[0] in body
-    value = reader.distribution(body[present[0]], _join(where, present[0]), low=low)
+    value = reader.distribution(body[present[0]], join(where, present[0]), low=low)
     return (value, None) if first else (None, value)
 
 
@@ -658,7 +598,7 @@ def _antigens(reader: _Reader, raw: object, where: str) -> dict[str, TimeSeries]
         raw, where, optional=tuple(str(k) for k in raw) if isinstance(raw, dict) else ()
     )
     return {
-        reader.text(key, where): reader.series(value, _join(where, str(key)))
+        reader.text(key, where): reader.series(value, join(where, str(key)))
         for key, value in body.items()
     }
 
@@ -940,7 +880,7 @@ def _cross_check(reader: _Reader, scenario: Scenario) -> None:
 def _parse(text: str, label: str, name: str) -> Scenario:
     reader = _Reader(label)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = "" if mark is None else f"line {mark.line + 1}"
