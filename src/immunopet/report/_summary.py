@@ -70,6 +70,13 @@ EVIDENCE_LABELS: Final = {
     "log_ratio_sd": "SD of the log ratio without change",
     "wcv": "Repeatability wCV",
     "reference": "Baseline is",
+    "basis": "Basis",
+    "upper_bound_increase": "Upper bound of the rise (one-sided, at the decision level)",
+    "min_increase": "Rise expected of homing cells",
+    "upper_bound_ratio": "Upper bound of the ratio (one-sided, at the decision level)",
+    "min_label_ratio": "Ratio expected of homing cells",
+    "upper_bound_suv": "Upper bound of the SUVmean (one-sided, at the decision level)",
+    "max_label_suv": "SUV of no enrichment (body average)",
 }
 
 _UNITS: Final = {"suv_mean": "g/mL", "suv_max": "g/mL", "suv_peak": "g/mL", "percent_id": "%ID"}
