@@ -94,7 +94,7 @@ def _value_text(key: str, value: float, metric: str | None) -> str:
         sign = "+" if key == "change" and value > 0.0 else ""
         shown = fmt_fixed(value, 2) if (metric or "").startswith("suv") else fmt_sig(value)
         return f"{sign}{shown}\u00a0{unit}".strip()
-    if key in ("relative_change", "threshold"):
+    if key in ("relative_change", "threshold", "upper_bound_increase", "min_increase"):
         return fmt_signed_percent(value)
     if key == "threshold_relative_decrease":
         return MINUS + fmt_percent(value)
