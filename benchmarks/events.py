@@ -319,8 +319,13 @@ def _organ_below_detectable_rise(
     """Expansion in an organ whose true same-delay signal rise no measurement could show."""
     from immunopet.monitor._document import guidance
 
-    labels = [label for label, name in guidance()["site_names"].items() if name == site]
-    label = labels[0] if labels else site
+    # The truth's label of the site: the site itself (liver) or a results name that maps to it
+    # and is a phantom label too (red_marrow -> bone_marrow); liver_reference, the results name
+    # of the liver, is no phantom label (this lookup once took it, and the liver's rise was
+    # never checked).
+    labels = [site, *(label for label, name in guidance()["site_names"].items() if name == site)]
+    present = {name for scan in truth["scans"] for name in scan["organ_bq_per_ml"]}
+    label = next((name for name in labels if name in present), site)
     significant, best = _true_rise("organ_bq_per_ml", label, tracers, results, truth)
     if significant or best is None:
         return None
