@@ -209,21 +209,23 @@ def _organs(loaded: _Loaded, lesion_tracer: str) -> None:
 def _missing_organ_notes(loaded: Sequence[_Loaded]) -> list[str]:
     """One warning per organ that no visit could segment, carry or take from a mask.
 
-    Without the blood pool or liver reference, lesion-to-blood ratios, the noise estimate and
-    the rules that need them are missing; without spleen or marrow, the CRS and expansion
-    rules have nothing to look at: the physician must be told, not left to notice.
+    Without the blood pool (and no heart VOI) lesion-to-blood ratios are missing, without the
+    liver reference the noise estimate may be, and without spleen or marrow the CRS and
+    expansion rules have nothing to look at: the physician must be told, not left to notice.
+    Organs that are never measured (:data:`NOT_MEASURED`) are left out.
     """
     visits: dict[str, list[str]] = {}
     reasons: dict[str, str] = {}
     for item in loaded:
         for name, reason in item.organ_missing.items():
-            if name not in item.organs:
+            if name not in item.organs and name not in NOT_MEASURED:
                 visits.setdefault(name, []).append(item.timepoint.timepoint_id)
                 reasons.setdefault(name, reason)
     return [
-        f"organ {name!r} not found at {', '.join(ids)} ({reasons[name]}): its measurements and "
-        "the rules that need it are missing there; a reader's mask of it (SEG, RTSTRUCT or "
-        "NIfTI in the study) is used instead when given"
+        f"organ {name!r} not found at {', '.join(ids)} ({reasons[name]}): not measured there; "
+        "rules that need it use the fallback data/guidance.toml names (the heart for the blood "
+        "pool) or are skipped; a reader's mask of it (SEG, RTSTRUCT or NIfTI in the study) is "
+        "used when given"
         for name, ids in sorted(visits.items())
     ]
 
